@@ -1,0 +1,50 @@
+# 两条命令：make book（安装环境并构建网站）与 make test（安装环境并运行全部测试）。
+# 第二次运行很快：requirements.txt 与 pyproject.toml 不变就不会重装。
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROFILE ?= cpu
+NOTEBOOKS := notebooks/alexnet.ipynb notebooks/vgg.ipynb notebooks/nin.ipynb \
+             notebooks/googlenet.ipynb notebooks/batch-norm.ipynb notebooks/resnet.ipynb \
+             notebooks/densenet.ipynb
+# 以 root 运行时安装的 Debian 软件包：真实数据、中文字体、浏览器测试用的 Chromium
+APT_PACKAGES := dataset-fashion-mnist fonts-noto-cjk chromium
+
+.PHONY: setup system book test execute clean
+
+setup: system $(STAMP)
+
+system:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; \
+	  for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "安装 Debian 软件包：$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	else \
+	  echo "提示：不是 root，跳过 apt 软件包（$(APT_PACKAGES)）。没有它们时数据由 torchvision 下载。"; \
+	fi
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+book: setup
+	$(BIN)/jupyter-book build . -W --keep-going
+
+test: setup
+	$(BIN)/python -m pytest
+
+# 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full
+execute: setup
+	CNNLIB_PROFILE=$(PROFILE) CNNLIB_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute \
+	  --inplace --ExecutePreprocessor.timeout=3600 $(NOTEBOOKS)
+
+clean:
+	rm -rf _build .pytest_cache

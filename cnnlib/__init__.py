@@ -1,0 +1,35 @@
+"""cnnlib：《现代卷积神经网络》的配套库。
+
+导入本包没有副作用：不打印、不下载、不作图。
+"""
+
+from cnnlib.data import (DataNotFoundError, FashionMNISTIter, TEXT_LABELS_EN, TEXT_LABELS_ZH,
+                         balanced_subset, get_fashion_mnist_labels, load_fashion_mnist,
+                         read_fashion_mnist)
+from cnnlib.device import device_name, try_gpu
+from cnnlib.inspect import count_flops, count_parameters, layer_table, shape_trace, show_source
+from cnnlib.models import (BatchNorm, DenseBlock, Inception, Residual, VGG11_ARCH, alexnet,
+                           batch_norm, conv_block, densenet, googlenet, lenet_bn, nin, nin_block,
+                           resnet18, resnet_block, transition_block, vgg, vgg11, vgg_block)
+from cnnlib.plot import LivePlot, plot_history, show_images, use_cjk_font
+from cnnlib.profiles import RunProfile, get_profile
+from cnnlib.train import (CheckpointError, History, TrainingDivergedError, accuracy,
+                          evaluate_accuracy, resolve_speed_options, train, xavier_init)
+
+__all__ = [
+    # 数据
+    "load_fashion_mnist", "read_fashion_mnist", "FashionMNISTIter", "DataNotFoundError",
+    "balanced_subset", "get_fashion_mnist_labels", "TEXT_LABELS_ZH", "TEXT_LABELS_EN",
+    # 设备与运行配置
+    "try_gpu", "device_name", "RunProfile", "get_profile",
+    # 训练
+    "train", "History", "evaluate_accuracy", "accuracy", "xavier_init", "resolve_speed_options",
+    "TrainingDivergedError", "CheckpointError",
+    # 查看与作图
+    "shape_trace", "layer_table", "count_parameters", "count_flops", "show_source",
+    "use_cjk_font", "LivePlot", "plot_history", "show_images",
+    # 模型
+    "alexnet", "vgg_block", "vgg", "vgg11", "VGG11_ARCH", "nin_block", "nin",
+    "Inception", "googlenet", "batch_norm", "BatchNorm", "lenet_bn",
+    "Residual", "resnet_block", "resnet18", "conv_block", "DenseBlock", "transition_block", "densenet",
+]

@@ -1,0 +1,92 @@
+"""查看网络：逐层输出形状、参数量、前向 FLOPs，以及在笔记本中显示 cnnlib 的源代码。"""
+
+import inspect as _inspect
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _probe(net: nn.Module, in_channels: int, resolution: int) -> torch.Tensor:
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    return torch.zeros(1, in_channels, resolution, resolution, device=device)
+
+
+def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1,
+                verbose: bool = True) -> list[tuple[str, tuple[int, ...]]]:
+    """让一个 ``1 × in_channels × resolution × resolution`` 的输入逐层穿过 ``net``，打印每层的输出形状。
+
+    在预测模式下运行（批量规范化用移动统计量，批量为 1 也可以），结束后恢复原来的模式。
+
+    Returns:
+        ``[(层名, 输出形状), ...]``，层名形如 ``"3 Conv2d"``。
+    """
+    X = _probe(net, in_channels, resolution)
+    rows = []
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for i, layer in enumerate(net):
+                X = layer(X)
+                rows.append((f"{i} {type(layer).__name__}", tuple(X.shape)))
+    finally:
+        net.train(was_training)
+    if verbose:
+        width = max(len(name) for name, _ in rows)
+        print(f"输入 {(1, in_channels, resolution, resolution)}")
+        for name, shape in rows:
+            print(f"{name:<{width}}  输出形状 {shape}")
+    return rows
+
+
+def count_parameters(net: nn.Module) -> int:
+    """可训练参数的个数（不含批量规范化的移动统计量等缓冲区）。"""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def count_flops(net: nn.Module, resolution: int, in_channels: int = 1) -> int:
+    """一张图像前向计算的浮点运算数（``torch.utils.flop_counter``：一次乘加算 2 次）。"""
+    X = _probe(net, in_channels, resolution)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(X)
+    finally:
+        net.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def layer_table(net: nn.Sequential, resolution: int, in_channels: int = 1) -> str:
+    """按顶层逐层列出输出形状、参数量和前向 FLOPs，返回 Markdown 表格（可用 ``display(Markdown(...))``）。"""
+    X = _probe(net, in_channels, resolution)
+    lines = ["| 层 | 输出形状 | 参数量 | 前向 MFLOPs |", "|---|---|---:|---:|"]
+    total_p = total_f = 0
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for i, layer in enumerate(net):
+                with FlopCounterMode(display=False) as counter:
+                    X = layer(X)
+                p, f = count_parameters(layer), counter.get_total_flops()
+                total_p, total_f = total_p + p, total_f + f
+                lines.append(f"| {i} {type(layer).__name__} | {tuple(X.shape)} | {p:,} | {f / 1e6:,.1f} |")
+    finally:
+        net.train(was_training)
+    lines.append(f"| **合计** | | **{total_p:,}** | **{total_f / 1e6:,.1f}** |")
+    return "\n".join(lines)
+
+
+def show_source(obj):
+    """显示 cnnlib 中某个函数或类的源代码（带语法高亮，在静态网站上同样可见）。
+
+    在 Jupyter 中返回 ``IPython.display.Code``；在普通脚本中返回源代码字符串。
+    """
+    source = _inspect.getsource(obj)
+    try:
+        from IPython.display import Code
+    except ImportError:
+        return source
+    return Code(source, language="python")

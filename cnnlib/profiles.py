@@ -1,0 +1,76 @@
+"""运行配置（run profile）：同一本笔记本在 GPU、笔记本电脑 CPU 和 CI 上都能跑完。
+
+运行配置只改变用多少数据、训练几轮，从不改变模型、分辨率、批量大小或学习率。
+
+- ``full``：书中的设定，全部 60,000/10,000 张图像，10 轮。
+- ``cpu``：同样的模型与分辨率，取各类均衡的子集，使每本笔记本在 2 核 CPU 上
+  训练约 5 分钟以内，同时仍能得到有意义的测试准确率。
+- ``smoke``：几百张图像、1 轮，供 CI 检查笔记本能否运行。
+
+有 GPU 时默认 ``full``，否则 ``cpu``；环境变量 ``CNNLIB_PROFILE`` 可以覆盖。
+"""
+
+import os
+from dataclasses import dataclass
+
+from cnnlib.device import try_gpu
+
+FULL_TRAIN, FULL_TEST = 60_000, 10_000
+PROFILE_NAMES = ("full", "cpu", "smoke")
+
+# cpu 配置下每个模型的（训练样本数, 测试样本数, 轮数）。按在 2 核 CPU（float32、
+# channels_last）上实测的训练速度选取，使训练与评估合计约 5 分钟：
+# AlexNet 约 32 张/秒，VGG-11 约 24，NiN 约 43，GoogLeNet 约 113，ResNet-18 约 65，
+# LeNet-BN 约 7,900（所以它用全部数据）。
+CPU_SIZES: dict[str, tuple[int, int, int]] = {
+    "alexnet": (3_000, 1_000, 3),
+    "vgg11": (2_000, 1_000, 3),
+    "nin": (4_000, 1_000, 3),
+    "googlenet": (8_000, 2_000, 3),
+    "lenet_bn": (FULL_TRAIN, FULL_TEST, 10),
+    "resnet18": (5_000, 2_000, 3),
+    "densenet": (5_000, 2_000, 3),
+}
+SMOKE_SIZE = (256, 128, 1)
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """一个模型在某个运行配置下的数据量与轮数。"""
+    name: str
+    model: str
+    num_train: int
+    num_test: int
+    num_epochs: int
+
+    def __str__(self) -> str:
+        return (f"运行配置 {self.name}：训练集 {self.num_train:,}/{FULL_TRAIN:,} 张，"
+                f"测试集 {self.num_test:,}/{FULL_TEST:,} 张，{self.num_epochs} 轮")
+
+
+def default_profile_name() -> str:
+    """``CNNLIB_PROFILE`` 优先；否则有 GPU 时为 ``full``，没有时为 ``cpu``。"""
+    name = os.environ.get("CNNLIB_PROFILE", "").strip()
+    if name:
+        return name
+    return "cpu" if try_gpu().type == "cpu" else "full"
+
+
+def get_profile(model: str, num_epochs: int = 10, name: str | None = None) -> RunProfile:
+    """返回 ``model`` 在运行配置 ``name`` 下的数据量与轮数。
+
+    Args:
+        model: 模型名，``CPU_SIZES`` 中的一个，例如 ``"alexnet"``。
+        num_epochs: 书中的轮数（``full`` 配置使用它）。
+        name: ``"full"``、``"cpu"`` 或 ``"smoke"``；None 时见 :func:`default_profile_name`。
+    """
+    name = name or default_profile_name()
+    if name not in PROFILE_NAMES:
+        raise ValueError(f"运行配置 {name!r} 不存在：请用 {'、'.join(PROFILE_NAMES)} 之一"
+                         "（检查参数 name 或环境变量 CNNLIB_PROFILE）。")
+    if model not in CPU_SIZES:
+        raise ValueError(f"模型名 {model!r} 没有运行配置：可用的有 {'、'.join(CPU_SIZES)}。")
+    if name == "full":
+        return RunProfile(name, model, FULL_TRAIN, FULL_TEST, num_epochs)
+    num_train, num_test, epochs = CPU_SIZES[model] if name == "cpu" else SMOKE_SIZE
+    return RunProfile(name, model, num_train, num_test, min(epochs, num_epochs))
