@@ -1,5 +1,5 @@
-# 两条命令：make book（安装环境并构建网站）与 make test（安装环境并运行全部测试）。
-# 第二次运行很快：requirements.txt 与 pyproject.toml 不变就不会重装。
+# 两条命令：make book（安装环境并构建网站）与 make test（安装环境、构建网站并运行全部测试）。
+# 第二次运行很快：requirements.txt 与 pyproject.toml 不变就不会重装，MathJax 也只装一次。
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +12,11 @@ NOTEBOOKS := notebooks/alexnet.ipynb notebooks/vgg.ipynb notebooks/nin.ipynb \
 # 以 root 运行时安装的 Debian 软件包：真实数据、中文字体、浏览器测试用的 Chromium
 APT_PACKAGES := dataset-fashion-mnist fonts-noto-cjk chromium
 
-.PHONY: setup system book test execute clean
+# 网站自带的 MathJax 3：npm 包 mathjax（版本锁在 package-lock.json）的 es5 目录，
+# 复制到 _build/vendor/mathjax，Sphinx 再把它拷进 _build/html/_static/mathjax（见 _config.yml）
+MATHJAX := _build/vendor/mathjax/tex-mml-chtml.js
+
+.PHONY: setup system book figures test execute clean
 
 setup: system $(STAMP)
 
@@ -35,10 +39,25 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-book: setup
+# ---- 网站 ----
+# 先从 notebooks/results/ 生成模型对比页，再用存储的笔记本输出构建（不执行笔记本），警告即失败
+book: setup $(MATHJAX)
+	$(BIN)/python book/make_comparison.py
 	$(BIN)/jupyter-book build . -W --keep-going
 
-test: setup
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(dir $(MATHJAX))
+	mkdir -p $(dir $(MATHJAX))
+	cp -R node_modules/mathjax/es5/. $(dir $(MATHJAX))
+
+# 重画 book/figures/ 下的架构示意图（生成的 SVG 与脚本一起提交）
+figures: setup
+	$(BIN)/python book/diagrams.py
+
+# ---- 测试 ----
+# 浏览器测试（tests/test_site.py）检查构建好的网站，所以先构建它
+test: setup book
 	$(BIN)/python -m pytest
 
 # 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full
@@ -47,4 +66,4 @@ execute: setup
 	  --inplace --ExecutePreprocessor.timeout=3600 $(NOTEBOOKS)
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache book/comparison.md book/figures/comparison.svg

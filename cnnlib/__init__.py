@@ -7,12 +7,15 @@ from cnnlib.data import (DataNotFoundError, FashionMNISTIter, TEXT_LABELS_EN, TE
                          balanced_subset, get_fashion_mnist_labels, load_fashion_mnist,
                          read_fashion_mnist)
 from cnnlib.device import device_name, try_gpu
-from cnnlib.inspect import count_flops, count_parameters, layer_table, shape_trace, show_source
+from cnnlib.inspect import (count_flops, count_parameters, layer_table, shape_trace, show_source,
+                            trace_shapes)
 from cnnlib.models import (BatchNorm, DenseBlock, Inception, Residual, VGG11_ARCH, alexnet,
                            batch_norm, conv_block, densenet, googlenet, lenet_bn, nin, nin_block,
                            resnet18, resnet_block, transition_block, vgg, vgg11, vgg_block)
 from cnnlib.plot import LivePlot, plot_history, show_images, use_cjk_font
 from cnnlib.profiles import RunProfile, get_profile
+from cnnlib.results import (REPORTED, compare_with_reported, load_results, result_record,
+                            save_result, write_record)
 from cnnlib.train import (CheckpointError, History, TrainingDivergedError, accuracy,
                           evaluate_accuracy, resolve_speed_options, train, xavier_init)
 
@@ -22,11 +25,13 @@ __all__ = [
     "balanced_subset", "get_fashion_mnist_labels", "TEXT_LABELS_ZH", "TEXT_LABELS_EN",
     # 设备与运行配置
     "try_gpu", "device_name", "RunProfile", "get_profile",
+    # 结果文件
+    "save_result", "result_record", "write_record", "load_results", "compare_with_reported", "REPORTED",
     # 训练
     "train", "History", "evaluate_accuracy", "accuracy", "xavier_init", "resolve_speed_options",
     "TrainingDivergedError", "CheckpointError",
     # 查看与作图
-    "shape_trace", "layer_table", "count_parameters", "count_flops", "show_source",
+    "shape_trace", "trace_shapes", "layer_table", "count_parameters", "count_flops", "show_source",
     "use_cjk_font", "LivePlot", "plot_history", "show_images",
     # 模型
     "alexnet", "vgg_block", "vgg", "vgg11", "VGG11_ARCH", "nin_block", "nin",

@@ -195,7 +195,7 @@ class FashionMNISTIter:
     @property
     def num_examples(self) -> int:
         """本迭代器一轮产出的样本数（分布式训练时是本进程那一份）。"""
-        return len(range(self.rank, len(self.labels), self.world_size))
+        return len(self.labels) // self.world_size
 
     @property
     def resolution(self) -> int:
@@ -211,7 +211,8 @@ class FashionMNISTIter:
     def shard(self, rank: int, world_size: int) -> "FashionMNISTIter":
         """分布式数据并行：本进程只取第 ``rank`` 份（每 ``world_size`` 个样本取一个）。
 
-        ``batch_size`` 应是每个进程的批量大小。所有进程用同一个种子打乱，所以各份互不重叠。
+        ``batch_size`` 应是每个进程的批量大小。所有进程用同一个种子打乱，所以各份互不重叠；
+        除不尽的几个样本被舍去，使每个进程的批数相同（否则进程间的同步会互相等待）。
         """
         self.rank, self.world_size = rank, world_size
         return self
@@ -224,7 +225,7 @@ class FashionMNISTIter:
         else:
             order = torch.arange(n)
         self.epoch += 1
-        order = order[self.rank::self.world_size].to(self.device)
+        order = order[:self.num_examples * self.world_size][self.rank::self.world_size].to(self.device)
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
             X = self.images[idx].float().div_(255)

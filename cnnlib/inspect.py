@@ -12,9 +12,9 @@ def _probe(net: nn.Module, in_channels: int, resolution: int) -> torch.Tensor:
     return torch.zeros(1, in_channels, resolution, resolution, device=device)
 
 
-def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1,
-                verbose: bool = True) -> list[tuple[str, tuple[int, ...]]]:
-    """让一个 ``1 × in_channels × resolution × resolution`` 的输入逐层穿过 ``net``，打印每层的输出形状。
+def trace_shapes(net: nn.Sequential, resolution: int,
+                 in_channels: int = 1) -> list[tuple[str, tuple[int, ...]]]:
+    """让一个 ``1 × in_channels × resolution × resolution`` 的输入逐层穿过 ``net``，返回每层的输出形状。
 
     在预测模式下运行（批量规范化用移动统计量，批量为 1 也可以），结束后恢复原来的模式。
 
@@ -32,12 +32,16 @@ def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1,
                 rows.append((f"{i} {type(layer).__name__}", tuple(X.shape)))
     finally:
         net.train(was_training)
-    if verbose:
-        width = max(len(name) for name, _ in rows)
-        print(f"输入 {(1, in_channels, resolution, resolution)}")
-        for name, shape in rows:
-            print(f"{name:<{width}}  输出形状 {shape}")
     return rows
+
+
+def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1) -> None:
+    """逐层打印输出形状（见 :func:`trace_shapes`）。不返回值，所以笔记本里不会多出一行列表。"""
+    rows = trace_shapes(net, resolution, in_channels)
+    width = max(len(name) for name, _ in rows)
+    print(f"输入 {(1, in_channels, resolution, resolution)}")
+    for name, shape in rows:
+        print(f"{name:<{width}}  输出形状 {shape}")
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -46,7 +50,11 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def count_flops(net: nn.Module, resolution: int, in_channels: int = 1) -> int:
-    """一张图像前向计算的浮点运算数（``torch.utils.flop_counter``：一次乘加算 2 次）。"""
+    """一张图像前向计算的浮点运算数（``torch.utils.flop_counter``：一次乘加算 2 次）。
+
+    计数器只统计卷积与矩阵乘法；激活函数、汇聚、批量规范化等逐元素运算记为 0，
+    它们的运算量比卷积小两三个数量级。
+    """
     X = _probe(net, in_channels, resolution)
     was_training = net.training
     net.eval()
@@ -59,7 +67,10 @@ def count_flops(net: nn.Module, resolution: int, in_channels: int = 1) -> int:
 
 
 def layer_table(net: nn.Sequential, resolution: int, in_channels: int = 1) -> str:
-    """按顶层逐层列出输出形状、参数量和前向 FLOPs，返回 Markdown 表格（可用 ``display(Markdown(...))``）。"""
+    """按顶层逐层列出输出形状、参数量和前向 FLOPs，返回 Markdown 表格（可用 ``display(Markdown(...))``）。
+
+    FLOPs 只计卷积与矩阵乘法（见 :func:`count_flops`）。
+    """
     X = _probe(net, in_channels, resolution)
     lines = ["| 层 | 输出形状 | 参数量 | 前向 MFLOPs |", "|---|---|---:|---:|"]
     total_p = total_f = 0

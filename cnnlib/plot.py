@@ -55,7 +55,8 @@ def _draw(ax, series: dict, num_epochs: int | None = None) -> None:
     if num_epochs:
         ax.set_xlim(0, num_epochs)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="center right")
+    if ax.lines:  # 还没有数据时不画图例，免得 matplotlib 警告
+        ax.legend(loc="center right")
 
 
 class LivePlot:

@@ -94,23 +94,28 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (y_hat.to(y.dtype) == y).sum()
 
 
+def _count_correct(net: nn.Module, data_iter, device: torch.device, amp: str | None,
+                   channels_last: bool) -> torch.Tensor:
+    """设备上的 ``[正确数, 样本数]``，整个过程不与主机同步。"""
+    was_training = net.training
+    net.eval()
+    counts = torch.zeros(2, device=device)
+    with torch.inference_mode(), _autocast(device, amp):
+        for X, y in data_iter:
+            X, y = _prepare(X, device, channels_last), y.to(device)
+            counts[0] += accuracy(net(X), y)
+            counts[1] += y.shape[0]
+    net.train(was_training)
+    return counts.clone()  # inference_mode 之外也能用（例如分布式 all_reduce）
+
+
 def evaluate_accuracy(net: nn.Module, data_iter, device: torch.device | str | None = None, *,
                       amp: str | None = None, channels_last: bool = False) -> float:
     """在 ``data_iter`` 上计算准确率。只在最后读一次结果。"""
     if device is None:
         device = next(iter(net.parameters())).device
-    device = torch.device(device)
-    was_training = net.training
-    net.eval()
-    correct = torch.zeros((), device=device)
-    n = 0
-    with torch.inference_mode(), _autocast(device, amp):
-        for X, y in data_iter:
-            X, y = _prepare(X, device, channels_last), y.to(device)
-            correct += accuracy(net(X), y)
-            n += y.numel()
-    net.train(was_training)
-    return correct.item() / max(n, 1)
+    correct, n = _count_correct(net, data_iter, torch.device(device), amp, channels_last).tolist()
+    return correct / max(n, 1)
 
 
 def xavier_init(module: nn.Module) -> None:
@@ -223,6 +228,20 @@ def _check_compatible(path: Path, ckpt: dict, signature: list, config: dict) -> 
             "要换设置，请换一个检查点路径或删除这个文件。")
 
 
+def _distributed() -> tuple[int, int]:
+    """(rank, world_size)：由 torchrun 启动并已 init_process_group 时是分布式，否则 (0, 1)。"""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_reduce(t: torch.Tensor, world_size: int, op=None) -> torch.Tensor:
+    if world_size > 1:
+        torch.distributed.all_reduce(t, op=op or torch.distributed.ReduceOp.SUM)
+    return t
+
+
 def _in_notebook() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
@@ -255,6 +274,11 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         progress: 是否显示 tqdm 进度条；None 时看环境变量 ``CNNLIB_PROGRESS``（默认开）。
         readouts_per_epoch: 每轮把设备上的累计指标读回主机几次（用于进度条、曲线和 NaN 检查）。
 
+    用 ``torchrun --nproc_per_node=K`` 启动并已调用 ``torch.distributed.init_process_group`` 时，
+    自动用分布式数据并行（DistributedDataParallel）：每个进程取数据的一份（此时迭代器的
+    ``batch_size`` 是每个进程的批量），梯度与指标在进程间求和；只有 0 号进程打印、作图、写检查点。
+    批量规范化的统计量在各进程内各自计算（与 PyTorch DDP 的默认行为相同）。
+
     Returns:
         逐轮记录。被 Ctrl-C 中断时返回到此为止的记录，``interrupted=True``。
 
@@ -280,8 +304,13 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     loss_fn = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
 
-    num_train = getattr(train_iter, "num_examples", None)
+    rank, world_size = _distributed()
+    is_main = rank == 0
+    num_train = getattr(train_iter, "num_examples", None)  # 分片前的总数
     num_test = getattr(test_iter, "num_examples", None)
+    if world_size > 1:
+        train_iter.shard(rank, world_size)
+        test_iter.shard(rank, world_size)
     resolution = getattr(train_iter, "resolution", None)
     if resolution is not None:
         check_input_resolution(net, train_iter.images.shape[1], resolution, device)
@@ -307,15 +336,23 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         history = History.from_dict(ckpt["history"])
         history.interrupted = False
         start_epoch = history.epochs
-        print(f"从检查点 {ckpt_path} 继续：已完成 {start_epoch} 轮，共 {num_epochs} 轮。")
+        if is_main:
+            print(f"从检查点 {ckpt_path} 继续：已完成 {start_epoch} 轮，共 {num_epochs} 轮。")
     elif init is not None:
         net.apply(init)
 
-    model = torch.compile(net) if compile else net
+    model = net
+    if world_size > 1:
+        # DDP 在构造时把 0 号进程的参数广播给所有进程，反向时对梯度求平均
+        model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        model = torch.compile(model)
     if progress is None:
         progress = os.environ.get("CNNLIB_PROGRESS", "1") != "0"
+    progress = progress and is_main
     live = None
-    if plot is True or (plot == "auto" and _in_notebook()):
+    if is_main and (plot is True or (plot == "auto" and _in_notebook())):
         from cnnlib.plot import LivePlot
         live = LivePlot(num_epochs, history)
 
@@ -358,8 +395,9 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                 if bar is not None:
                     bar.update(1)
                 if done in readouts:
-                    loss_sum, correct, n = metric.tolist()  # 每轮仅几次的主机同步
-                    bad = int(first_bad)
+                    bad = int(_all_reduce(first_bad.clone(), world_size, torch.distributed.ReduceOp.MAX)
+                              if world_size > 1 else first_bad)
+                    loss_sum, correct, n = _all_reduce(metric.clone(), world_size).tolist()  # 每轮仅几次同步
                     if bad >= 0:
                         raise TrainingDivergedError(
                             f"第 {epoch + 1} 轮第 {bad + 1} 批的损失变成了 NaN 或 Inf，训练已停止。"
@@ -371,8 +409,10 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                     if live is not None:
                         live.add(epoch + (i + 1) / num_batches,
                                  train_loss=loss_sum / n, train_acc=correct / n)
-            test_acc = evaluate_accuracy(model, test_iter, device, amp=amp, channels_last=channels_last)
-            loss_sum, correct, n = metric.tolist()
+            test_correct, test_n = _all_reduce(
+                _count_correct(model, test_iter, device, amp, channels_last), world_size).tolist()
+            test_acc = test_correct / max(test_n, 1)
+            loss_sum, correct, n = _all_reduce(metric, world_size).tolist()
             dt = time.perf_counter() - t0
             history.train_loss.append(loss_sum / n)
             history.train_acc.append(correct / n)
@@ -381,13 +421,15 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             history.examples_per_sec.append(n / dt)
             if live is not None:
                 live.add(epoch + 1, test_acc=test_acc)
-            if ckpt_path is not None:
+            if ckpt_path is not None and is_main:
                 _save_checkpoint(ckpt_path, {
                     "format": CHECKPOINT_FORMAT, "model": net.state_dict(),
                     "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                     "history": history.to_dict(), "signature": signature, "config": config})
     except KeyboardInterrupt:
         history.interrupted = True
+        if not is_main:
+            return history
         kept = f"检查点 {ckpt_path} 保存的是第 {history.epochs} 轮结束时的参数。" if ckpt_path else ""
         print(f"训练在第 {epoch + 1} 轮完成 {done} 批后被中断。已返回完成的 {history.epochs} 轮记录；"
               f"网络保留中断时的参数。{kept}")
@@ -396,6 +438,6 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             bar.close()
         if live is not None:
             live.close()
-    if history.epochs:
+    if history.epochs and is_main:
         print(history.summary())
     return history

@@ -101,7 +101,7 @@ def test_parameter_count(name):
 @pytest.mark.parametrize("name", FACTORIES)
 def test_shape_trace_at_book_resolution(name):
     resolution, expected = EXPECTED_TRACE[name]
-    rows = cnnlib.shape_trace(FACTORIES[name](), resolution, verbose=False)
+    rows = cnnlib.trace_shapes(FACTORIES[name](), resolution)
     assert [shape for _, shape in rows] == [A + s for s in expected]
 
 

@@ -33,8 +33,8 @@ def batch_norm(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
         ``(Y, moving_mean, moving_var)``：输出与更新后的移动统计量（预测模式下原样返回）。
     """
     if not training:
-        X_hat = (X - moving_mean) / torch.sqrt(moving_var + eps)
-        return gamma * X_hat + beta, moving_mean, moving_var
+        X_hat = (X.float() - moving_mean) / torch.sqrt(moving_var + eps)
+        return (gamma * X_hat + beta).to(X.dtype), moving_mean, moving_var
     if X.dim() == 2:
         dims = (0,)          # 全连接层：每个特征在批量维上求统计量
     elif X.dim() == 4:

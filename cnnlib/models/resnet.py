@@ -26,6 +26,7 @@ class Residual(nn.Module):
             raise ValueError(
                 f"Residual({input_channels}, {num_channels}, strides={strides}) 的输入与输出形状不同，"
                 "捷径上的 x 无法直接相加：请传 use_1x1conv=True。")
+        # 卷积后紧跟批量规范化，卷积的偏置其实会被减均值抵消；与 d2l 一致保留它，参数量便于对照
         self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1, stride=strides)
         self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
         self.conv3 = (nn.Conv2d(input_channels, num_channels, kernel_size=1, stride=strides)

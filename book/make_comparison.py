@@ -1,0 +1,226 @@
+"""从训练写出的结果文件生成模型对比页：book/comparison.md 与 book/figures/comparison.svg。
+
+用法（在仓库根目录；``make book`` 在构建网站之前运行它）::
+
+    python book/make_comparison.py [--results notebooks/results]
+
+页面上的每个数字都来自 ``notebooks/results/<模型>-<运行配置>.json``（由 :func:`cnnlib.save_result`
+写出）或 cnnlib 本身，不手抄。同一个模型有多个结果时取 full，其次 cpu；smoke 只检查笔记本能否运行，
+数字没有意义，不用。还没有结果的模型，页面如实写“还没有结果”。
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cnnlib
+from cnnlib.profiles import CPU_SIZES, FULL_TEST, FULL_TRAIN, SMOKE_SIZE
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "book" / "comparison.md"
+FIGURE = ROOT / "book" / "figures" / "comparison.svg"
+
+# 章节顺序：(结果文件里的模型名, 显示名, 笔记本)
+MODELS = [
+    ("alexnet", "AlexNet", "alexnet"),
+    ("vgg11", "VGG-11", "vgg"),
+    ("nin", "NiN", "nin"),
+    ("googlenet", "GoogLeNet", "googlenet"),
+    ("lenet_bn", "LeNet-BN", "batch-norm"),
+    ("resnet18", "ResNet-18", "resnet"),
+    ("densenet", "DenseNet", "densenet"),
+]
+PROFILE_ORDER = ("full", "cpu")  # 优先顺序；其余（smoke、自定义）不进对比
+
+
+def pick_results(records: list[dict]) -> tuple[dict[str, dict], list[str]]:
+    """每个模型取一个结果：full 优先，其次 cpu。返回（模型名 -> 结果, 被跳过的非 smoke 结果）。"""
+    chosen: dict[str, dict] = {}
+    skipped = []
+    for r in records:
+        profile = r["history"].get("profile")
+        if profile not in PROFILE_ORDER:
+            if profile != "smoke":  # smoke 结果本来就不进对比，不必一一列出
+                skipped.append(f"{r['model']}（运行配置 {profile or '自定义'}）")
+            continue
+        old = chosen.get(r["model"])
+        if old is None or PROFILE_ORDER.index(profile) < PROFILE_ORDER.index(old["history"]["profile"]):
+            chosen[r["model"]] = r
+    return chosen, skipped
+
+
+def describe_run(r: dict) -> str:
+    h = r["history"]
+    epochs = len(h["train_loss"])
+    return (f"{h['profile']}：训练 {h['num_train']:,}/{h['total_train']:,} 张 × {epochs} 轮，"
+            f"测试 {h['num_test']:,} 张")
+
+
+def results_table(chosen: dict[str, dict]) -> list[str]:
+    lines = ["| 模型 | 参数量 | 前向 FLOPs（每张图） | 输入 | 测试准确率 | examples/sec | 设备 | 运行配置 |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for key, name, notebook in MODELS:
+        link = f"[{name}](../notebooks/{notebook}.ipynb)"
+        r = chosen.get(key)
+        if r is None:
+            lines.append(f"| {link} | — | — | — | 还没有结果 | — | — | — |")
+            continue
+        res = r["resolution"]
+        lines.append(
+            f"| {link} | {r['params'] / 1e6:.2f} M | {r['forward_flops'] / 1e9:.3f} G | {res}×{res} | "
+            f"{r['test_acc']:.3f} | {r['examples_per_sec']:,.1f} | {r['history']['device']} | "
+            f"{describe_run(r)} |")
+    return lines
+
+
+def reported_table() -> list[str]:
+    lines = ["| 模型 | 教学笔记（未知 GPU） | 《动手学深度学习》中文版 |", "|---|---:|---:|"]
+    for key, name, _ in MODELS:
+        r = cnnlib.REPORTED[key]
+        d2l = r["d2l"] if isinstance(r["d2l"], str) else f"{r['d2l']:.3f}"
+        lines.append(f"| {name} | {r['notes']:.3f} | {d2l} |")
+    return lines
+
+
+def profiles_table() -> list[str]:
+    lines = ["| 模型 | full | cpu | smoke |", "|---|---|---|---|"]
+    smoke = f"{SMOKE_SIZE[0]:,} / {SMOKE_SIZE[1]:,} 张，{SMOKE_SIZE[2]} 轮"
+    for key, name, _ in MODELS:
+        n_train, n_test, epochs = CPU_SIZES[key]
+        lines.append(f"| {name} | {FULL_TRAIN:,} / {FULL_TEST:,} 张，书中的轮数 | "
+                     f"{n_train:,} / {n_test:,} 张，{epochs} 轮 | {smoke} |")
+    return lines
+
+
+def draw_figure(chosen: dict[str, dict], path: Path) -> None:
+    """测试准确率对前向 FLOPs 的散点图（横轴取对数）。"""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cnnlib.use_cjk_font()
+    matplotlib.rcParams["svg.hashsalt"] = "modern-cnn-zh"  # 让 SVG 的内部编号可复现
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    markers = {"full": ("o", "full（全部数据）"), "cpu": ("s", "cpu（数据子集）")}
+    for profile, (marker, label) in markers.items():
+        points = [(name, chosen[key]) for key, name, _ in MODELS
+                  if key in chosen and chosen[key]["history"]["profile"] == profile]
+        if not points:
+            continue
+        xs = [r["forward_flops"] / 1e9 for _, r in points]
+        ys = [r["test_acc"] for _, r in points]
+        ax.scatter(xs, ys, s=60, marker=marker, label=f"运行配置 {label}", zorder=3)
+        for (name, _), x, y in zip(points, xs, ys):
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=10)
+    ax.set_xscale("log")
+    ax.set_xlabel("前向 FLOPs（每张图，GFLOPs，对数坐标）")
+    ax.set_ylabel("测试准确率")
+    devices = sorted({r["history"]["device"] for r in chosen.values()})
+    ax.set_title(f"Fashion-MNIST 测试准确率与计算量（设备：{'、'.join(devices)}）", fontsize=11)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.margins(x=0.15, y=0.12)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(fig)
+
+
+def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str]) -> str:
+    missing = [name for key, name, _ in MODELS if key not in chosen]
+    out = [
+        "# 模型对比",
+        "",
+        "<!-- 本页由 book/make_comparison.py 从 notebooks/results/ 中的结果文件生成，不要手改。 -->",
+        "",
+        "本页把七个模型放在一起比较：参数量、一张图像前向计算的浮点运算数（FLOPs）、训练吞吐量和测试准确率。",
+        "表中的数字全部来自笔记本训练结束时用 `cnnlib.save_result` 写出的结果文件"
+        "（`notebooks/results/<模型>-<运行配置>.json`），由 `book/make_comparison.py` 在构建网站时生成，"
+        "没有手抄的数字。同一个模型有多个结果时取运行配置 full，其次 cpu；smoke 配置只用来检查笔记本能否运行，不进对比。",
+        "",
+    ]
+    if not chosen:
+        out += [
+            ":::{note}",
+            "**还没有结果。** `notebooks/results/` 里还没有 full 或 cpu 运行配置的结果文件，所以下表暂时是空的，"
+            "也没有散点图。执行笔记本（例如在 GPU 上运行 `make execute PROFILE=full`，"
+            "或在 CPU 上运行 `make execute`）之后，重新构建网站，本页就会填上数字。",
+            ":::",
+            "",
+        ]
+    elif missing:
+        out += [":::{note}", f"以下模型还没有结果：{'、'.join(missing)}。", ":::", ""]
+    out += ["## 本书的运行结果", ""] + results_table(chosen) + [""]
+    out += [
+        "- **参数量** 是可训练参数的个数（`cnnlib.count_parameters`），不含批量规范化的移动统计量。",
+        "- **前向 FLOPs** 是在训练所用的分辨率下、一张单通道图像前向计算的浮点运算数"
+        "（`cnnlib.count_flops`，一次乘加算 2 次）。",
+        "- **examples/sec** 是训练样本总数除以总墙钟时间，包含取数据与每轮评估；"
+        "教学笔记里的 examples/sec 只计训练步，所以两者不能直接比较。",
+        "- **测试准确率** 是最后一轮结束时的值。不同设备、不同运行配置的结果不能直接比较：cpu 配置只用了一小部分数据、"
+        "较少的轮数，准确率低于书中的报告值是意料之中的。",
+        "",
+    ]
+    if chosen:
+        out += [
+            "```{figure} figures/comparison.svg",
+            ":name: fig-comparison",
+            ":alt: 测试准确率对前向 FLOPs 的散点图",
+            ":width: 90%",
+            "",
+            "测试准确率对一张图像的前向 FLOPs（横轴为对数坐标）。圆点与方块区分运行配置。",
+            "```",
+            "",
+            "数据来源：" + "、".join(f"`{s}`" for s in sources) + "。",
+            "",
+        ]
+    if skipped:
+        out += ["没有进入对比的结果文件：" + "、".join(skipped) + "。", ""]
+    out += [
+        "## 报告的结果",
+        "",
+        "同样的模型与超参数、全部数据训练 10 轮后的测试准确率，来自教学大纲（`cnnlib.REPORTED`），"
+        "供对照。它们是别人在其他 GPU 上的一次运行。",
+        "",
+    ] + reported_table() + [
+        "",
+        "## 运行配置一览",
+        "",
+        "运行配置只改变用多少数据（训练 / 测试图像数）和训练几轮，不改变模型、分辨率、批量大小或学习率"
+        "（见 `cnnlib/profiles.py`）。有 GPU 时默认 full，否则默认 cpu；环境变量 `CNNLIB_PROFILE` 可以覆盖。",
+        "",
+    ] + profiles_table() + [""]
+    return "\n".join(out)
+
+
+def _display_path(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def generate(results: Path, page: Path = PAGE, figure: Path = FIGURE) -> dict[str, dict]:
+    """读 ``results`` 中的结果文件，写出对比页 ``page`` 与散点图 ``figure``，返回选中的结果。"""
+    records = cnnlib.load_results(results) if results.is_dir() else []
+    chosen, skipped = pick_results(records)
+    sources = [_display_path(results / f"{r['model']}-{r['history']['profile']}.json")
+               for key, _, _ in MODELS if (r := chosen.get(key))]
+    if chosen:
+        draw_figure(chosen, figure)
+    else:
+        figure.unlink(missing_ok=True)  # 不留下旧结果画的图
+    page.write_text(render_page(chosen, skipped, sources), encoding="utf-8")
+    print(f"模型对比页：{len(chosen)}/{len(MODELS)} 个模型有结果"
+          + (f"；没有用到 {'、'.join(skipped)}" if skipped else ""))
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "notebooks" / "results",
+                        help="结果文件目录（默认 notebooks/results）")
+    generate(parser.parse_args().results)
+
+
+if __name__ == "__main__":
+    main()

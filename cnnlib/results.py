@@ -1,0 +1,85 @@
+"""训练结果文件：每次训练写一个 JSON，模型对比页从这些文件生成，不手抄数字。"""
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+from cnnlib.inspect import count_flops, count_parameters
+
+# 教学大纲 README 中“相同设置、其他 GPU”的 10 轮测试准确率。
+# notes：笔记作者的一次运行（GPU 型号不明，examples/sec 只计训练步）；d2l：《动手学深度学习》中文版 PyTorch 笔记本。
+REPORTED: dict[str, dict[str, float | str]] = {
+    "alexnet": {"notes": 0.880, "notes_speed": 407.4, "d2l": 0.883},
+    "vgg11": {"notes": 0.917, "notes_speed": 333.2, "d2l": 0.920},
+    "nin": {"notes": 0.885, "notes_speed": 385.2, "d2l": 0.790},
+    "googlenet": {"notes": 0.864, "notes_speed": 601.7, "d2l": 0.886},
+    "lenet_bn": {"notes": 0.842, "notes_speed": 21184.6, "d2l": "0.807（从零实现）/ 0.708（nn.BatchNorm）"},
+    "resnet18": {"notes": 0.906, "notes_speed": 828.8, "d2l": 0.893},
+    "densenet": {"notes": 0.909, "notes_speed": 820.2, "d2l": 0.885},
+}
+
+
+def result_record(model: str, net: nn.Module, history, resolution: int, **settings) -> dict:
+    """一次训练的结果：模型、参数量、前向 FLOPs、准确率、吞吐量、设备、运行配置与逐轮记录。"""
+    if not history.epochs:
+        raise ValueError(f"{model} 的训练记录是空的（没有完成任何一轮），不写结果文件。")
+    return {
+        "model": model, "resolution": resolution, "params": count_parameters(net),
+        "forward_flops": count_flops(net, resolution, in_channels=_in_channels(net)),
+        "test_acc": history.test_acc[-1], "train_acc": history.train_acc[-1],
+        "train_loss": history.train_loss[-1],
+        "examples_per_sec": history.overall_examples_per_sec, "wall_time": history.wall_time,
+        "settings": settings, "history": history.to_dict(),
+    }
+
+
+def write_record(record: dict, path: str | Path) -> Path:
+    """把结果写成 JSON 文件（UTF-8，中文不转义）。"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def save_result(model: str, net: nn.Module, history, resolution: int,
+                directory: str | Path = "results", **settings) -> Path:
+    """把一次训练的结果写进 ``directory/<model>-<运行配置>.json`` 并返回路径。
+
+    Args:
+        model: 模型名，例如 ``"alexnet"``。
+        net: 训练好的网络（用来数参数量和 FLOPs）。
+        history: :func:`cnnlib.train` 返回的记录。
+        resolution: 训练时的输入分辨率。
+        directory: 结果目录，默认是当前目录下的 ``results/``。
+        settings: 其他要记下的超参数，例如 ``lr=0.01, batch_size=128``。
+    """
+    record = result_record(model, net, history, resolution, **settings)
+    return write_record(record, Path(directory) / f"{model}-{history.profile or 'custom'}.json")
+
+
+def _in_channels(net: nn.Module) -> int:
+    first = next(m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    return first.in_channels if isinstance(first, nn.Conv2d) else 1
+
+
+def load_results(directory: str | Path = "results") -> list[dict]:
+    """读出 ``directory`` 中的全部结果文件（按文件名排序）。"""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(directory).glob("*.json"))]
+
+
+def compare_with_reported(model: str, history) -> str:
+    """本次运行与大纲中报告的结果并排，返回 Markdown 表格。"""
+    if model not in REPORTED:
+        raise ValueError(f"没有 {model!r} 的报告结果：可用的有 {'、'.join(REPORTED)}。")
+    r = REPORTED[model]
+    d2l = r["d2l"] if isinstance(r["d2l"], str) else f"{r['d2l']:.3f}"
+    return "\n".join([
+        "| 来源 | 设备 | 数据与轮数 | 测试准确率 | examples/sec |",
+        "|---|---|---|---:|---:|",
+        f"| 本次运行（运行配置 {history.profile or '自定义'}） | {history.device} | "
+        f"训练 {history.num_train:,}/{history.total_train:,} 张 × {history.epochs} 轮 | "
+        f"{history.test_acc[-1]:.3f} | {history.overall_examples_per_sec:.1f}（总墙钟时间） |",
+        f"| 教学笔记 | 未知型号的 GPU | 全部数据 × 10 轮 | {r['notes']:.3f} | {r['notes_speed']}（只计训练步） |",
+        f"| 《动手学深度学习》中文版 | 其他 GPU | 全部数据 × 10 轮 | {d2l} | — |",
+    ])

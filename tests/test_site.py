@@ -1,0 +1,318 @@
+"""网站的浏览器测试：用真正的无头 Chromium（Debian 的 /usr/bin/chromium）逐页检查 _build/html。
+
+对目录（_toc.yml）里的每一页，以及索引页与搜索页：
+- 没有控制台错误，也没有请求本机以外的地址（不依赖 CDN）；
+- 站内链接指向存在的页面与锚点，图片都加载出来了；
+- MathJax 排版了每个公式，可见文本里没有残留的 ``$$``、``\\frac`` 之类的 TeX 源码；
+- 中文是用 CJK 字体绘制的（CDP 的 ``CSS.getPlatformFontsForNode``）。
+每页的整页截图存到 _build/screenshots/，供人眼检查版式。
+
+网站不存在时先运行 ``make book``。浏览器由 playwright 的 Python 接口驱动，
+用系统的 Chromium，不运行 ``playwright install``；找不到 Chromium 时跳过。
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import subprocess
+import threading
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import unquote, urldefrag, urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+NOTEBOOKS = ["alexnet", "vgg", "nin", "googlenet", "batch-norm", "resnet", "densenet"]
+
+# 公式没排版时留在页面上的 TeX 源码，以及没被解析的行内公式 $...$
+LEFTOVER_TEX = re.compile(r"\$\$|\\(?:frac|mathbf|mathrm|boldsymbol|sum|sqrt|begin|end|left|right)\b"
+                          r"|\\[()\[\]]|\$[^$\s][^$\n]{0,200}?\$")
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+CJK_FONT = re.compile(r"CJK|Source Han|Noto Sans SC|PingFang|Hiragino|YaHei|Hei|WenQuanYi", re.I)
+
+
+def _toc_files(node) -> list[str]:
+    """按目录顺序列出 _toc.yml 里的全部文件。"""
+    if isinstance(node, list):
+        return [f for item in node for f in _toc_files(item)]
+    if isinstance(node, dict):
+        files = [node[k] for k in ("root", "file") if k in node]
+        for key in ("parts", "chapters", "sections"):
+            files += _toc_files(node.get(key, []))
+        return files
+    return []
+
+
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+PAGES = [f + ".html" for f in _toc_files(TOC)] + ["genindex.html", "search.html"]
+
+
+# ---------------------------------------------------------------------------
+# 网站与本机服务器
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def site() -> Path:
+    if not (SITE / "index.html").exists():
+        subprocess.run(["make", "book"], cwd=ROOT, check=True)
+    return SITE
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url(site: Path):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # 端口 0：随机空闲端口
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"找不到 Chromium（{CHROMIUM}）：Debian/Ubuntu 上 apt-get install chromium，"
+                    "或用环境变量 CHROMIUM 指定可执行文件。")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class _Ids(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.ids.update(v for k, v in attrs if k in ("id", "name") and v)
+
+
+@functools.cache
+def _fetch(url: str) -> tuple[int, frozenset[str]]:
+    """取一个站内地址：返回 HTTP 状态码，以及（HTML 页面的）全部 id。"""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body, status, kind = response.read(), response.status, response.headers.get_content_type()
+    except HTTPError as e:
+        return e.code, frozenset()
+    if kind != "text/html":
+        return status, frozenset()
+    parser = _Ids()
+    parser.feed(body.decode("utf-8", errors="replace"))
+    return status, frozenset(parser.ids)
+
+
+# ---------------------------------------------------------------------------
+# 在浏览器里逐页检查
+# ---------------------------------------------------------------------------
+PAGE_FACTS = """() => {
+  const math = [...document.querySelectorAll("span.math, div.math")];
+  const unrendered = math.filter(el => !el.querySelector("mjx-container"))
+                         .map(el => el.textContent.trim().slice(0, 80));
+  // 可见的正文：跳过代码、脚本和已排版的公式
+  const skip = "pre, code, script, style, textarea, mjx-container, .highlight";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const text = [];
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (el && !el.closest(skip) && el.getClientRects().length) text.push(walker.currentNode.textContent);
+  }
+  const images = [...document.images].map(img => ({src: img.currentSrc || img.src,
+                                                   ok: img.complete && img.naturalWidth > 0}));
+  const links = [...document.querySelectorAll("a[href]")].map(a => a.href);
+  return {math: math.length, unrendered, text: text.join(" "), images, links,
+          bodyFont: getComputedStyle(document.body).fontFamily};
+}"""
+
+# 给最多 3 个“自身文字含中文”的元素（标题、正文段落）做记号，供 CDP 查询字体
+MARK_CJK = """() => {
+  const candidates = [...document.querySelectorAll("article h1, article p, article li, article td"),
+                      ...document.querySelectorAll("h1, p, li, a, label")];
+  let k = 0;
+  for (const el of new Set(candidates)) {
+    const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join("");
+    if (/[\\u3400-\\u9fff]/.test(own) && el.getClientRects().length) {
+      el.setAttribute("data-cjk-probe", String(k));
+      if (++k === 3) break;
+    }
+  }
+  return k;
+}"""
+
+WAIT_MATHJAX = """async () => {
+  if (!window.MathJax || !MathJax.startup) return false;
+  await MathJax.startup.promise;
+  return true;
+}"""
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page(browser, base_url: str, path: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    external: list[str] = []
+    broken: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: broken.append(f"{r.url}（HTTP {r.status}）") if r.status >= 400 else None)
+
+    def only_local(route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    try:
+        page.goto(base_url + path, wait_until="networkidle")
+        # 展开所有折叠的参考答案，让其中的公式也接受检查、出现在截图里
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        has_mathjax = page.evaluate(WAIT_MATHJAX)
+        page.wait_for_load_state("networkidle")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / (path[:-5].replace("/", "-") + ".png")), full_page=True)
+        facts = page.evaluate(PAGE_FACTS)
+        cjk_fonts = _cjk_fonts(context, page)
+    finally:
+        context.close()
+
+    assert not errors, f"{path} 有控制台错误：{errors}"
+    assert not external, f"{path} 请求了外部地址（网站应自带全部资源）：{external}"
+    assert not broken, f"{path} 有加载失败的资源：{broken}"
+
+    # 公式
+    if facts["math"]:
+        assert has_mathjax, f"{path} 有 {facts['math']} 个公式，但 MathJax 没有加载"
+    assert not facts["unrendered"], f"{path} 有没排版的公式：{facts['unrendered'][:5]}"
+    leftover = sorted(set(LEFTOVER_TEX.findall(facts["text"])))
+    assert not leftover, f"{path} 的可见文本里残留 TeX 源码：{leftover[:10]}"
+
+    # 图片与站内链接
+    bad_images = [img["src"] for img in facts["images"] if not img["ok"]]
+    assert not bad_images, f"{path} 有没加载出来的图片：{bad_images}"
+    bad_links = [link for link in set(facts["links"]) if not _link_ok(link, base_url)]
+    assert not bad_links, f"{path} 有坏的站内链接：{sorted(bad_links)}"
+
+    # 中文字体
+    assert facts["bodyFont"].strip("'\"").startswith("Noto Sans CJK SC"), facts["bodyFont"]
+    if CJK_CHAR.search(facts["text"]):
+        assert cjk_fonts, f"{path} 有中文，却没找到可检查字体的中文段落"
+        for text, fonts in cjk_fonts:
+            used = sum(f["glyphCount"] for f in fonts if CJK_FONT.search(f["familyName"]))
+            assert used >= len(CJK_CHAR.findall(text)), \
+                f"{path} 的中文“{text[:20]}”不是用 CJK 字体绘制的：{fonts}"
+
+
+def _cjk_fonts(context, page) -> list[tuple[str, list[dict]]]:
+    """对做了记号的元素，返回（自身文字, 绘制这些文字所用的字体）。"""
+    if not page.evaluate(MARK_CJK):
+        return []
+    cdp = context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    node_ids = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": "[data-cjk-probe]"})["nodeIds"]
+    texts = page.evaluate("""() => [...document.querySelectorAll("[data-cjk-probe]")].map(el =>
+        [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join(""))""")
+    return [(text, cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node_id})["fonts"])
+            for text, node_id in zip(texts, node_ids)]
+
+
+def _link_ok(link: str, base_url: str) -> bool:
+    """站内链接：目标存在（HTTP 200），带锚点时目标页里有这个 id。站外链接不在这里检查。"""
+    if not link.startswith(base_url):
+        return True
+    url, fragment = urldefrag(link)
+    status, ids = _fetch(url)
+    return status == 200 and (not fragment or not ids or unquote(fragment) in ids)
+
+
+# ---------------------------------------------------------------------------
+# 不需要浏览器的检查
+# ---------------------------------------------------------------------------
+class _Assets(HTMLParser):
+    """收集页面加载的资源地址（脚本、样式、图片、框架），不含普通链接。"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe", "source", "video", "audio") and a.get("src"):
+            self.urls.append(a["src"])
+        if tag == "link" and a.get("href") and a.get("rel") not in ("canonical", "alternate"):
+            self.urls.append(a["href"])
+
+
+def _built_pages(site: Path) -> list[Path]:
+    return [p for p in sorted(site.rglob("*.html"))
+            if p.relative_to(site).parts[0] not in ("_static", "_sources", "_images")]
+
+
+def test_pages_load_nothing_from_outside(site: Path) -> None:
+    for path in _built_pages(site):
+        html = path.read_text(encoding="utf-8")
+        parser = _Assets()
+        parser.feed(html)
+        outside = [u for u in parser.urls if re.match(r"(https?:)?//", u)]
+        assert not outside, f"{path.relative_to(site)} 从外部加载资源：{outside}"
+        for cdn in ("cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "googleapis.com"):
+            assert cdn not in html, f"{path.relative_to(site)} 引用了 {cdn}"
+
+
+def test_mathjax_3_is_served_by_the_site(site: Path) -> None:
+    assert (site / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    version = json.loads((ROOT / "node_modules" / "mathjax" / "package.json").read_text())["version"]
+    assert version.startswith("3."), f"MathJax 应为 3.x，装的是 {version}"
+    html = (site / "book" / "overview.html").read_text(encoding="utf-8")
+    assert 'src="../_static/mathjax/tex-mml-chtml.js' in html
+
+
+def test_every_built_page_is_checked(site: Path) -> None:
+    built = {p.relative_to(site).as_posix() for p in _built_pages(site)} - {"index.html"}
+    assert built <= set(PAGES), f"这些页面不在浏览器测试里：{sorted(built - set(PAGES))}"
+
+
+def test_toc_lists_every_notebook() -> None:
+    listed = {f for f in _toc_files(TOC) if f.startswith("notebooks/")}
+    assert listed == {f"notebooks/{name}" for name in NOTEBOOKS}
+    on_disk = {f"notebooks/{p.stem}" for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert on_disk <= listed, f"这些笔记本不在 _toc.yml 里：{sorted(on_disk - listed)}"
+
+
+def test_launch_buttons_use_the_one_repository_url(site: Path) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    url, branch = config["repository"]["url"], config["repository"]["branch"]
+    owner_repo = urlsplit(url).path.strip("/")
+    for name in NOTEBOOKS:
+        html = (site / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/notebooks/{name}.ipynb"
+        assert colab in html, f"{name}.html 缺少 Colab 按钮 {colab}"
+        assert f'href="{url}"' in html, f"{name}.html 缺少仓库按钮 {url}"
+        # 笔记本第一个代码单元在 Colab 上安装的 cnnlib 必须来自同一个仓库
+        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        assert f"git+{url}" in "".join(first["source"]), f"{name}.ipynb 的安装地址与 _config.yml 不一致"
