@@ -56,9 +56,12 @@ figures: setup
 	$(BIN)/python book/diagrams.py
 
 # ---- 测试 ----
-# 浏览器测试（tests/test_site.py）检查构建好的网站，所以先构建它
+# 一次 pytest：tests/ 下的单元测试与浏览器测试（检查构建好的网站，所以先构建它），
+# 以及 nbval 以 smoke 配置执行全部笔记本——标了 # NBVAL_CHECK_OUTPUT 的形状单元严格比对，
+# 其余单元只要求运行不出错（--nbval-lax）。
 test: setup book
-	$(BIN)/python -m pytest
+	CNNLIB_PROFILE=smoke CNNLIB_PROGRESS=0 $(BIN)/python -m pytest tests $(NOTEBOOKS) \
+	  --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg
 
 # 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full
 execute: setup

@@ -54,23 +54,45 @@ def describe_run(r: dict) -> str:
     h = r["history"]
     epochs = len(h["train_loss"])
     return (f"{h['profile']}：训练 {h['num_train']:,}/{h['total_train']:,} 张 × {epochs} 轮，"
-            f"测试 {h['num_test']:,} 张")
+            f"测试 {h['num_test']:,}/{h['total_test']:,} 张")
 
 
-def results_table(chosen: dict[str, dict]) -> list[str]:
-    lines = ["| 模型 | 参数量 | 前向 FLOPs（每张图） | 输入 | 测试准确率 | examples/sec | 设备 | 运行配置 |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+def _si(value: float, unit: str = "") -> str:
+    """带单位前缀的数：46.79 M、1.88 G、552.5 M、44.4 K。"""
+    for factor, prefix, digits in ((1e9, "G", 2), (1e6, "M", 2), (1e3, "K", 1)):
+        if value >= factor:
+            return f"{value / factor:.{digits}f} {prefix}{unit}"
+    return f"{value:.0f} {unit}".rstrip()
+
+
+def _link(name: str, notebook: str) -> str:
+    return f"[{name}](../notebooks/{notebook}.ipynb)"
+
+
+def size_table(chosen: dict[str, dict]) -> list[str]:
+    """模型的规模：参数量与一张图像的前向 FLOPs（在训练所用的分辨率下）。"""
+    lines = ["| 模型 | 输入 | 参数量 | 前向 FLOPs |", "|---|---:|---:|---:|"]
     for key, name, notebook in MODELS:
-        link = f"[{name}](../notebooks/{notebook}.ipynb)"
         r = chosen.get(key)
         if r is None:
-            lines.append(f"| {link} | — | — | — | 还没有结果 | — | — | — |")
-            continue
-        res = r["resolution"]
-        lines.append(
-            f"| {link} | {r['params'] / 1e6:.2f} M | {r['forward_flops'] / 1e9:.3f} G | {res}×{res} | "
-            f"{r['test_acc']:.3f} | {r['examples_per_sec']:,.1f} | {r['history']['device']} | "
-            f"{describe_run(r)} |")
+            lines.append(f"| {_link(name, notebook)} | — | — | 还没有结果 |")
+        else:
+            res = r["resolution"]
+            lines.append(f"| {_link(name, notebook)} | {res}×{res} | {_si(r['params'])} | "
+                         f"{_si(r['forward_flops'])} |")
+    return lines
+
+
+def training_table(chosen: dict[str, dict]) -> list[str]:
+    """训练结果：测试准确率与吞吐量，以及它们来自哪台设备、哪个运行配置。"""
+    lines = ["| 模型 | 测试准确率 | examples/sec | 设备 | 运行配置 |", "|---|---:|---:|---|---|"]
+    for key, name, notebook in MODELS:
+        r = chosen.get(key)
+        if r is None:
+            lines.append(f"| {_link(name, notebook)} | 还没有结果 | — | — | — |")
+        else:
+            lines.append(f"| {_link(name, notebook)} | {r['test_acc']:.3f} | {r['examples_per_sec']:,.1f} | "
+                         f"{r['history']['device']} | {describe_run(r)} |")
     return lines
 
 
@@ -94,33 +116,36 @@ def profiles_table() -> list[str]:
 
 
 def draw_figure(chosen: dict[str, dict], path: Path) -> None:
-    """测试准确率对前向 FLOPs 的散点图（横轴取对数）。"""
+    """测试准确率对前向 FLOPs 的散点图（横轴取对数），图例写明运行配置与设备。"""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     cnnlib.use_cjk_font()
     matplotlib.rcParams["svg.hashsalt"] = "modern-cnn-zh"  # 让 SVG 的内部编号可复现
-    fig, ax = plt.subplots(figsize=(7, 4.4))
-    markers = {"full": ("o", "full（全部数据）"), "cpu": ("s", "cpu（数据子集）")}
-    for profile, (marker, label) in markers.items():
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    markers = {"full": ("o", "全部数据"), "cpu": ("s", "数据子集")}
+    for profile, (marker, data) in markers.items():
         points = [(name, chosen[key]) for key, name, _ in MODELS
                   if key in chosen and chosen[key]["history"]["profile"] == profile]
         if not points:
             continue
+        devices = "、".join(sorted({r["history"]["device"] for _, r in points}))
         xs = [r["forward_flops"] / 1e9 for _, r in points]
         ys = [r["test_acc"] for _, r in points]
-        ax.scatter(xs, ys, s=60, marker=marker, label=f"运行配置 {label}", zorder=3)
+        ax.scatter(xs, ys, s=60, marker=marker, zorder=3,
+                   label=f"运行配置 {profile}（{data}），{devices}")
         for (name, _), x, y in zip(points, xs, ys):
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=10)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 5), fontsize=10)
     ax.set_xscale("log")
-    ax.set_xlabel("前向 FLOPs（每张图，GFLOPs，对数坐标）")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("前向 GFLOPs（每张图像，对数坐标）")
     ax.set_ylabel("测试准确率")
-    devices = sorted({r["history"]["device"] for r in chosen.values()})
-    ax.set_title(f"Fashion-MNIST 测试准确率与计算量（设备：{'、'.join(devices)}）", fontsize=11)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.margins(x=0.15, y=0.12)
+    ax.set_title("Fashion-MNIST 上的测试准确率与计算量", fontsize=12)
+    ax.grid(True, alpha=0.3)
+    ax.margins(x=0.25, y=0.15)
+    ax.legend(loc="best", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None})
@@ -151,15 +176,20 @@ def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str])
         ]
     elif missing:
         out += [":::{note}", f"以下模型还没有结果：{'、'.join(missing)}。", ":::", ""]
-    out += ["## 本书的运行结果", ""] + results_table(chosen) + [""]
-    out += [
+    out += ["## 模型的规模", ""] + size_table(chosen) + [
+        "",
         "- **参数量** 是可训练参数的个数（`cnnlib.count_parameters`），不含批量规范化的移动统计量。",
-        "- **前向 FLOPs** 是在训练所用的分辨率下、一张单通道图像前向计算的浮点运算数"
-        "（`cnnlib.count_flops`，一次乘加算 2 次）。",
+        "- **前向 FLOPs** 是在训练所用的分辨率（“输入”一列）下，一张单通道图像前向计算的浮点运算数"
+        "（`cnnlib.count_flops`，一次乘加算 2 次）。它们只取决于模型，与设备和运行配置无关。",
+        "",
+        "## 训练结果", "",
+    ] + training_table(chosen) + [
+        "",
+        "- **测试准确率** 是最后一轮结束时在测试集（或其子集）上的值。",
         "- **examples/sec** 是训练样本总数除以总墙钟时间，包含取数据与每轮评估；"
         "教学笔记里的 examples/sec 只计训练步，所以两者不能直接比较。",
-        "- **测试准确率** 是最后一轮结束时的值。不同设备、不同运行配置的结果不能直接比较：cpu 配置只用了一小部分数据、"
-        "较少的轮数，准确率低于书中的报告值是意料之中的。",
+        "- 不同设备、不同运行配置的结果不能直接比较：cpu 配置只用了一小部分数据和较少的轮数，"
+        "准确率低于书中的报告值是意料之中的。",
         "",
     ]
     if chosen:
@@ -169,7 +199,7 @@ def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str])
             ":alt: 测试准确率对前向 FLOPs 的散点图",
             ":width: 90%",
             "",
-            "测试准确率对一张图像的前向 FLOPs（横轴为对数坐标）。圆点与方块区分运行配置。",
+            "测试准确率对一张图像的前向 FLOPs（横轴为对数坐标）。圆点与方块区分运行配置，图例里写明了设备。",
             "```",
             "",
             "数据来源：" + "、".join(f"`{s}`" for s in sources) + "。",

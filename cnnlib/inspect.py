@@ -36,12 +36,19 @@ def trace_shapes(net: nn.Sequential, resolution: int,
 
 
 def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1) -> None:
-    """逐层打印输出形状（见 :func:`trace_shapes`）。不返回值，所以笔记本里不会多出一行列表。"""
+    """逐层打印输出形状与参数量（见 :func:`trace_shapes`）。
+
+    打印参数量是为了让笔记本中的严格检查也能发现不改变形状的改动（例如换了卷积核大小、
+    多加了一个残差块）。不返回值，所以笔记本里不会多出一行列表。
+    """
     rows = trace_shapes(net, resolution, in_channels)
+    params = [count_parameters(layer) for layer in net]
     width = max(len(name) for name, _ in rows)
+    shape_width = max(len(str(shape)) for _, shape in rows)
     print(f"输入 {(1, in_channels, resolution, resolution)}")
-    for name, shape in rows:
-        print(f"{name:<{width}}  输出形状 {shape}")
+    for (name, shape), p in zip(rows, params):
+        print(f"{name:<{width}}  输出形状 {str(shape):<{shape_width}}  参数 {p:,}")
+    print(f"参数合计 {sum(params):,}")
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -19,13 +19,14 @@ FULL_TRAIN, FULL_TEST = 60_000, 10_000
 PROFILE_NAMES = ("full", "cpu", "smoke")
 
 # cpu 配置下每个模型的（训练样本数, 测试样本数, 轮数）。按在 2 核 CPU（float32、
-# channels_last）上实测的训练速度选取，使训练与评估合计约 5 分钟：
-# AlexNet 约 32 张/秒，VGG-11 约 24，NiN 约 43，GoogLeNet 约 113，ResNet-18 约 65，
-# DenseNet 约 73，LeNet-BN 约 7,900（所以它用全部数据）。
+# channels_last）上实测的训练速度选取，使训练与评估合计约 5 分钟：AlexNet 约 42 张/秒
+# （benchmarks/results/alexnet-cpu.txt），其余按同一台机器上训练步的相对速度估计——
+# VGG-11 约为 AlexNet 的 0.75 倍，NiN 1.3 倍，GoogLeNet 3.5 倍，ResNet-18 2 倍，
+# DenseNet 2.3 倍，LeNet-BN 约 250 倍（所以它用全部数据）。
 CPU_SIZES: dict[str, tuple[int, int, int]] = {
-    "alexnet": (3_200, 500, 3),
-    "vgg11": (2_400, 500, 3),
-    "nin": (4_200, 500, 3),
+    "alexnet": (4_000, 500, 3),
+    "vgg11": (2_800, 500, 3),
+    "nin": (5_000, 500, 3),
     "googlenet": (10_000, 1_000, 3),
     "lenet_bn": (FULL_TRAIN, FULL_TEST, 10),
     "resnet18": (6_000, 1_000, 3),

@@ -38,7 +38,7 @@ def test_without_results_the_page_says_so(tmp_path: Path, out) -> None:
     assert chosen == {}
     assert "还没有结果" in text and "{figure}" not in text
     assert not figure.exists()
-    assert text.count("| 还没有结果 |") == len(make_comparison.MODELS)
+    assert text.count("还没有结果 |") == 2 * len(make_comparison.MODELS)  # 规模表与训练结果表
 
 
 def test_full_is_preferred_over_cpu_and_numbers_come_from_the_files(tmp_path: Path, out) -> None:
@@ -52,7 +52,7 @@ def test_full_is_preferred_over_cpu_and_numbers_come_from_the_files(tmp_path: Pa
 
     assert chosen["alexnet"]["history"]["profile"] == "full"
     assert "0.883" in text and "0.712" not in text and "0.654" in text
-    assert f"{facts['params'] / 1e6:.2f} M" in text
+    assert f"| {make_comparison._si(facts['params'])} |" in text
     assert "cpu (2 threads)" in text
     assert "full：训练 300/60,000 张 × 2 轮" in text
     assert "以下模型还没有结果：VGG-11" in text

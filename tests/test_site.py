@@ -5,7 +5,9 @@
 - 站内链接指向存在的页面与锚点，图片都加载出来了；
 - MathJax 排版了每个公式，可见文本里没有残留的 ``$$``、``\\frac`` 之类的 TeX 源码；
 - 中文是用 CJK 字体绘制的（CDP 的 ``CSS.getPlatformFontsForNode``）。
-每页的整页截图存到 _build/screenshots/，供人眼检查版式。
+每页的整页截图存到 _build/screenshots/，供人眼检查版式。另外检查中文搜索能找到对应的节，
+以及不需要浏览器的几件事：页面不从外部加载资源、MathJax 3 由网站自带、目录列出全部笔记本、
+Colab 与仓库按钮都来自 _config.yml 中唯一的仓库地址。
 
 网站不存在时先运行 ``make book``。浏览器由 playwright 的 Python 接口驱动，
 用系统的 Chromium，不运行 ``playwright install``；找不到 Chromium 时跳过。
@@ -198,9 +200,9 @@ def test_page(browser, base_url: str, path: str) -> None:
     finally:
         context.close()
 
-    assert not errors, f"{path} 有控制台错误：{errors}"
     assert not external, f"{path} 请求了外部地址（网站应自带全部资源）：{external}"
     assert not broken, f"{path} 有加载失败的资源：{broken}"
+    assert not errors, f"{path} 有控制台错误：{errors}"
 
     # 公式
     if facts["math"]:
@@ -223,6 +225,20 @@ def test_page(browser, base_url: str, path: str) -> None:
             used = sum(f["glyphCount"] for f in fonts if CJK_FONT.search(f["familyName"]))
             assert used >= len(CJK_CHAR.findall(text)), \
                 f"{path} 的中文“{text[:20]}”不是用 CJK 字体绘制的：{fonts}"
+
+
+@pytest.mark.parametrize("query, expected", [("残差", "7.6 残差网络"), ("稠密块", "7.7 稠密连接网络"),
+                                             ("全局平均汇聚", "7.3 网络中的网络")])
+def test_chinese_search_finds_the_section(browser, base_url: str, query: str, expected: str) -> None:
+    """中文搜索要靠 jieba 分词（requirements.txt）与本书的术语表（book/search_words.txt）。"""
+    page = browser.new_page()
+    try:
+        page.goto(f"{base_url}search.html?q={query}", wait_until="networkidle")
+        page.wait_for_selector("#search-results ul.search li", timeout=10_000)
+        titles = page.locator("#search-results ul.search li > a").all_text_contents()
+    finally:
+        page.close()
+    assert any(expected in t for t in titles), f"搜索“{query}”没有找到“{expected}”：{titles}"
 
 
 def _cjk_fonts(context, page) -> list[tuple[str, list[dict]]]:

@@ -53,19 +53,19 @@ def googlenet(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
         nn.Conv2d(64, 192, kernel_size=3, padding=1), nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
     b3 = nn.Sequential(
-        Inception(192, 64, (96, 128), (16, 32), 32),     # 64+128+32+32 = 256
-        Inception(256, 128, (128, 192), (32, 96), 64),   # 128+192+96+64 = 480
+        Inception(192, 64, (96, 128), (16, 32), 32),     # 3a：64+128+32+32 = 256
+        Inception(256, 128, (128, 192), (32, 96), 64),   # 3b：128+192+96+64 = 480
         nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
     b4 = nn.Sequential(
-        Inception(480, 192, (96, 208), (16, 48), 64),    # 512
-        Inception(512, 160, (112, 224), (24, 64), 64),   # 512
-        Inception(512, 128, (128, 256), (24, 64), 64),   # 512
-        Inception(512, 112, (144, 288), (32, 64), 64),   # 528
-        Inception(528, 256, (160, 320), (32, 128), 128),  # 832
+        Inception(480, 192, (96, 208), (16, 48), 64),    # 4a：192+208+48+64 = 512
+        Inception(512, 160, (112, 224), (24, 64), 64),   # 4b：160+224+64+64 = 512
+        Inception(512, 128, (128, 256), (24, 64), 64),   # 4c：128+256+64+64 = 512
+        Inception(512, 112, (144, 288), (32, 64), 64),   # 4d：112+288+64+64 = 528
+        Inception(528, 256, (160, 320), (32, 128), 128),  # 4e：256+320+128+128 = 832
         nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
     b5 = nn.Sequential(
-        Inception(832, 256, (160, 320), (32, 128), 128),  # 832
-        Inception(832, 384, (192, 384), (48, 128), 128),  # 1024
+        Inception(832, 256, (160, 320), (32, 128), 128),  # 5a：256+320+128+128 = 832
+        Inception(832, 384, (192, 384), (48, 128), 128),  # 5b：384+384+128+128 = 1024
         nn.AdaptiveAvgPool2d((1, 1)),
         nn.Flatten())
     return nn.Sequential(b1, b2, b3, b4, b5, nn.Linear(1024, num_classes))
