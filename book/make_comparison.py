@@ -125,7 +125,7 @@ def draw_figure(chosen: dict[str, dict], path: Path) -> None:
     cnnlib.use_cjk_font()
     matplotlib.rcParams["svg.hashsalt"] = "modern-cnn-zh"  # 让 SVG 的内部编号可复现
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    markers = {"full": ("o", "全部数据"), "cpu": ("s", "数据子集")}
+    markers = {"full": ("o", "全部数据"), "cpu": ("s", "数据量按 CPU 缩减")}
     for profile, (marker, data) in markers.items():
         points = [(name, chosen[key]) for key, name, _ in MODELS
                   if key in chosen and chosen[key]["history"]["profile"] == profile]
@@ -137,7 +137,10 @@ def draw_figure(chosen: dict[str, dict], path: Path) -> None:
         ax.scatter(xs, ys, s=60, marker=marker, zorder=3,
                    label=f"运行配置 {profile}（{data}），{devices}")
         for (name, _), x, y in zip(points, xs, ys):
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 5), fontsize=10)
+            # 右边不远处有准确率相近的点时，标签改放在左下方，免得两个名字叠在一起
+            crowded = any(x < x2 < 4 * x and abs(y2 - y) < 0.04 for x2, y2 in zip(xs, ys))
+            offset, align = ((-7, -13), "right") if crowded else ((7, 5), "left")
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, ha=align, fontsize=10)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("前向 GFLOPs（每张图像，对数坐标）")
