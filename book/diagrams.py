@@ -150,6 +150,19 @@ def shape_note(d: Diagram, box: Box, shape: str) -> None:
     d.text(x + 10, y, shape, size=12, anchor="start", color=MUTED)
 
 
+def column(d: Diagram, cx: float, top: float, pitch: float, w: float, h: float, rows: list) -> None:
+    """一列从上到下用箭头相连的层；每行是 (种类, 标题, 说明, 输出形状)，None 表示空出这一格。"""
+    boxes = []
+    for i, row in enumerate(rows):
+        if row is None:
+            continue
+        kind, title, detail, shape = row
+        box = d.box(cx, top + i * pitch, w, h, kind, title, detail)
+        shape_note(d, box, shape)
+        boxes.append(box)
+    chain(d, boxes)
+
+
 def notes(d: Diagram, y: float, lines: list[str], x: float = 24) -> None:
     for i, line in enumerate(lines):
         d.text(x, y + 19 * i, line, size=12.5, anchor="start", color=MUTED)
@@ -196,15 +209,7 @@ def alexnet_vs_lenet() -> Diagram:
     for cx, w, name, sub, rows in columns:
         d.text(cx, 26, name, size=18, weight="bold")
         d.text(cx, 50, sub, size=12.5, color=MUTED)
-        boxes = []
-        for i, row in enumerate(rows):
-            if row is None:
-                continue
-            kind, title, detail, shape = row
-            box = d.box(cx, top + i * pitch, w, h, kind, title, detail)
-            shape_note(d, box, shape)
-            boxes.append(box)
-        chain(d, boxes)
+        column(d, cx, top, pitch, w, h, rows)
     # LeNet 列里的空档：AlexNet 多出来的层
     middle = (top + 4 * pitch + h + top + 9 * pitch) / 2
     d.text(lenet_cx + 14, middle - 10, "AlexNet 在这里多了", size=12, anchor="start", color=MUTED)
@@ -255,12 +260,7 @@ def vgg_block() -> Diagram:
         ("fc", "全连接 4096", "ReLU · 暂退 0.5", "4096"),
         ("fc", "全连接 10", "输出", "10"),
     ]
-    boxes = []
-    for i, (kind, title, detail, shape) in enumerate(rows):
-        box = d.box(cx, top + i * pitch, w, h, kind, title, detail)
-        shape_note(d, box, shape)
-        boxes.append(box)
-    chain(d, boxes)
+    column(d, cx, top, pitch, w, h, rows)
     notes(d, 584, [
         "两个 3×3 卷积叠起来，感受野与一个 5×5 卷积相同，参数却只有 2×9c² = 18c²（5×5 要 25c²），",
         "中间还多一次非线性。书中训练用 vgg11(ratio=4)：卷积通道数都除以 4，全连接层仍是 4096 宽。",
@@ -306,12 +306,7 @@ def nin_block() -> Diagram:
         ("pool", "全局平均汇聚", "每个通道平均成一个数", "10×1×1"),
         ("io", "展平", "10 个类别的分数", "10"),
     ]
-    boxes = []
-    for i, (kind, title, detail, shape) in enumerate(rows):
-        box = d.box(cx, top + i * pitch, w, h, kind, title, detail)
-        shape_note(d, box, shape)
-        boxes.append(box)
-    chain(d, boxes)
+    column(d, cx, top, pitch, w, h, rows)
     return d
 
 
