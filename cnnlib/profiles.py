@@ -4,7 +4,9 @@
 
 - ``full``：书中的设定，全部 60,000/10,000 张图像，10 轮。
 - ``cpu``：同样的模型与分辨率，取各类均衡的子集，使每本笔记本在 2 核 CPU 上
-  训练约 5 分钟以内，同时仍能得到有意义的测试准确率。
+  训练约 6 分钟以内。带批量规范化的网络（LeNet-BN、ResNet-18、DenseNet）在这点预算内
+  就能学到有意义的准确率；没有批量规范化、用书中 lr 的深层网络（NiN、GoogLeNet）
+  只做了一两百次参数更新，可能还停在起步的平台期（见 7.3、7.4 节）。
 - ``smoke``：几百张图像、1 轮，供 CI 检查笔记本能否运行。
 
 有 GPU 时默认 ``full``，否则 ``cpu``；环境变量 ``CNNLIB_PROFILE`` 可以覆盖。
@@ -19,7 +21,7 @@ FULL_TRAIN, FULL_TEST = 60_000, 10_000
 PROFILE_NAMES = ("full", "cpu", "smoke")
 
 # cpu 配置下每个模型的（训练样本数, 测试样本数, 轮数）。按在 2 核 CPU（float32、
-# channels_last）上实测的训练速度选取，使训练与评估合计约 5 分钟：AlexNet 约 42 张/秒
+# channels_last）上实测的训练速度选取，使训练与评估合计不超过约 6 分钟：AlexNet 约 42 张/秒
 # （benchmarks/results/alexnet-cpu.txt），其余按同一台机器上训练步的相对速度估计——
 # VGG-11 约为 AlexNet 的 0.75 倍，NiN 1.3 倍，GoogLeNet 3.5 倍，ResNet-18 2 倍，
 # DenseNet 2.3 倍，LeNet-BN 约 250 倍（所以它用全部数据）。
