@@ -56,11 +56,10 @@ def train_flops_per_image(factory, resolution: int) -> tuple[float, float]:
     """每张图像一次训练步（前向 + 反向）与一次前向的 FLOPs。"""
     net = factory()
     X = torch.zeros(2, 1, resolution, resolution)
-    with FlopCounterMode(display=False) as fwd:
-        out = net(X)
+    with FlopCounterMode(display=False) as fwd, torch.no_grad():
+        net(X)
     with FlopCounterMode(display=False) as total:
         nn.functional.cross_entropy(net(X), torch.zeros(2, dtype=torch.long)).backward()
-    del out
     return total.get_total_flops() / 2, fwd.get_total_flops() / 2
 
 

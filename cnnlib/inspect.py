@@ -1,10 +1,22 @@
 """查看网络：逐层输出形状、参数量、前向 FLOPs，以及在笔记本中显示 cnnlib 的源代码。"""
 
+import contextlib
 import inspect as _inspect
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+
+@contextlib.contextmanager
+def eval_mode(net: nn.Module):
+    """在预测模式下运行一段代码（批量规范化用移动统计量、暂退法关闭），之后恢复原来的模式。"""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 def _probe(net: nn.Module, in_channels: int, resolution: int) -> torch.Tensor:
@@ -23,15 +35,10 @@ def trace_shapes(net: nn.Sequential, resolution: int,
     """
     X = _probe(net, in_channels, resolution)
     rows = []
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            for i, layer in enumerate(net):
-                X = layer(X)
-                rows.append((f"{i} {type(layer).__name__}", tuple(X.shape)))
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.no_grad():
+        for i, layer in enumerate(net):
+            X = layer(X)
+            rows.append((f"{i} {type(layer).__name__}", tuple(X.shape)))
     return rows
 
 
@@ -63,13 +70,8 @@ def count_flops(net: nn.Module, resolution: int, in_channels: int = 1) -> int:
     它们的运算量比卷积小两三个数量级。
     """
     X = _probe(net, in_channels, resolution)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            net(X)
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(X)
     return int(counter.get_total_flops())
 
 
@@ -81,18 +83,13 @@ def layer_table(net: nn.Sequential, resolution: int, in_channels: int = 1) -> st
     X = _probe(net, in_channels, resolution)
     lines = ["| 层 | 输出形状 | 参数量 | 前向 MFLOPs |", "|---|---|---:|---:|"]
     total_p = total_f = 0
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            for i, layer in enumerate(net):
-                with FlopCounterMode(display=False) as counter:
-                    X = layer(X)
-                p, f = count_parameters(layer), counter.get_total_flops()
-                total_p, total_f = total_p + p, total_f + f
-                lines.append(f"| {i} {type(layer).__name__} | {tuple(X.shape)} | {p:,} | {f / 1e6:,.1f} |")
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.no_grad():
+        for i, layer in enumerate(net):
+            with FlopCounterMode(display=False) as counter:
+                X = layer(X)
+            p, f = count_parameters(layer), counter.get_total_flops()
+            total_p, total_f = total_p + p, total_f + f
+            lines.append(f"| {i} {type(layer).__name__} | {tuple(X.shape)} | {p:,} | {f / 1e6:,.1f} |")
     lines.append(f"| **合计** | | **{total_p:,}** | **{total_f / 1e6:,.1f}** |")
     return "\n".join(lines)
 

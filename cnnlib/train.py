@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cnnlib.device import device_name, try_gpu
+from cnnlib.inspect import eval_mode
 
 CHECKPOINT_FORMAT = "cnnlib-checkpoint-1"
 
@@ -97,15 +98,12 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _count_correct(net: nn.Module, data_iter, device: torch.device, amp: str | None,
                    channels_last: bool) -> torch.Tensor:
     """设备上的 ``[正确数, 样本数]``，整个过程不与主机同步。"""
-    was_training = net.training
-    net.eval()
     counts = torch.zeros(2, device=device)
-    with torch.inference_mode(), _autocast(device, amp):
+    with eval_mode(net), torch.inference_mode(), _autocast(device, amp):
         for X, y in data_iter:
             X, y = _prepare(X, device, channels_last), y.to(device)
             counts[0] += accuracy(net(X), y)
             counts[1] += y.shape[0]
-    net.train(was_training)
     return counts.clone()  # inference_mode 之外也能用（例如分布式 all_reduce）
 
 
@@ -170,16 +168,11 @@ def check_input_resolution(net: nn.Module, in_channels: int, resolution: int,
         except RuntimeError:
             return False
 
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            if works(resolution):
-                return
-            candidates = (28, 32, 64, 96, 112, 128, 160, 192, 224, 256)
-            ok = [r for r in candidates if works(r)]
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.no_grad():
+        if works(resolution):
+            return
+        candidates = (28, 32, 64, 96, 112, 128, 160, 192, 224, 256)
+        ok = [r for r in candidates if works(r)]
     hint = (f"这个模型可以接受的分辨率有：{'、'.join(f'{r}×{r}' for r in ok)}。"
             if ok else "在常见分辨率中没有找到它能接受的。")
     raise ValueError(f"输入分辨率 {resolution}×{resolution} 不适合这个模型：前向计算出错。{hint}"
