@@ -17,7 +17,8 @@ from cnnlib.profiles import RunProfile, get_profile
 from cnnlib.results import (REPORTED, compare_with_reported, load_results, result_record,
                             save_result, write_record)
 from cnnlib.train import (CheckpointError, History, TrainingDivergedError, accuracy,
-                          evaluate_accuracy, resolve_speed_options, train, xavier_init)
+                          evaluate_accuracy, kaiming_init, resolve_speed_options, train,
+                          xavier_init)
 
 __all__ = [
     # 数据
@@ -28,7 +29,8 @@ __all__ = [
     # 结果文件
     "save_result", "result_record", "write_record", "load_results", "compare_with_reported", "REPORTED",
     # 训练
-    "train", "History", "evaluate_accuracy", "accuracy", "xavier_init", "resolve_speed_options",
+    "train", "History", "evaluate_accuracy", "accuracy", "xavier_init", "kaiming_init",
+    "resolve_speed_options",
     "TrainingDivergedError", "CheckpointError",
     # 查看与作图
     "shape_trace", "trace_shapes", "layer_table", "count_parameters", "count_flops", "show_source",

@@ -105,3 +105,23 @@ def show_source(obj):
     except ImportError:
         return source
     return Code(source, language="python")
+
+
+def conv_activations(net: nn.Module, X: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """预测模式下前向一次，返回每个卷积层经 ReLU 之后的输出 ``[(层名, 张量), ...]``。
+
+    层名形如 ``"0 Conv2d"``（``named_modules`` 中的名字）；张量与 ``X`` 同批量，放在 CPU 上。
+    本章的卷积层后面都紧跟 ReLU，所以这就是下一层看到的特征图。
+    """
+    outputs, hooks = [], []
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Conv2d):
+            hooks.append(module.register_forward_hook(
+                lambda m, i, o, name=name: outputs.append((f"{name} Conv2d", o.float().relu().cpu()))))
+    try:
+        with eval_mode(net), torch.no_grad():
+            net(X)
+    finally:
+        for h in hooks:
+            h.remove()
+    return outputs

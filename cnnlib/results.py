@@ -1,8 +1,10 @@
 """训练结果文件：每次训练写一个 JSON，模型对比页从这些文件生成，不手抄数字。"""
 
+import datetime
 import json
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from cnnlib.inspect import count_flops, count_parameters
@@ -30,6 +32,9 @@ def result_record(model: str, net: nn.Module, history, resolution: int, **settin
         "test_acc": history.test_acc[-1], "train_acc": history.train_acc[-1],
         "train_loss": history.train_loss[-1],
         "examples_per_sec": history.overall_examples_per_sec, "wall_time": history.wall_time,
+        "device": history.device, "precision": history.precision or "fp32", "profile": history.profile,
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": settings, "history": history.to_dict(),
     }
 

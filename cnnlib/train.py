@@ -46,7 +46,10 @@ class History:
     test_acc: list[float] = field(default_factory=list)
     examples_per_sec: list[float] = field(default_factory=list)  # 每轮：训练样本数 / 该轮总墙钟时间
     epoch_time: list[float] = field(default_factory=list)        # 每轮墙钟时间（秒），含评估
+    # 轮内的读数：[轮次位置（如 0.25）, 自上次读数以来各批的平均损失, 同一区间的训练准确率]
+    readouts: list[list[float]] = field(default_factory=list)
     device: str = ""
+    precision: str = ""  # "fp32"、"bf16" 或 "fp16"（自动混合精度）
     profile: str | None = None
     num_train: int = 0
     num_test: int = 0
@@ -77,7 +80,7 @@ class History:
         profile = f"运行配置 {self.profile}，" if self.profile else ""
         return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
                 f"test acc {self.test_acc[-1]:.3f}\n"
-                f"{self.overall_examples_per_sec:.1f} examples/sec on {self.device} "
+                f"{self.overall_examples_per_sec:.1f} examples/sec on {self.device}, {self.precision or 'fp32'} "
                 f"（按总墙钟时间 {self.wall_time:.1f} 秒计，含取数据与评估；{profile}{data}）")
 
     def to_dict(self) -> dict:
@@ -120,6 +123,12 @@ def xavier_init(module: nn.Module) -> None:
     """Xavier 均匀初始化全连接层与卷积层的权重（偏置保持 PyTorch 的默认值）。"""
     if isinstance(module, (nn.Linear, nn.Conv2d)):
         nn.init.xavier_uniform_(module.weight)
+
+
+def kaiming_init(module: nn.Module) -> None:
+    """He（Kaiming）正态初始化：方差 2/fan_in，为 ReLU 设计（偏置保持 PyTorch 的默认值）。"""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
 
 
 def resolve_speed_options(device: torch.device, amp: str | None = "auto",
@@ -308,7 +317,8 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     if resolution is not None:
         check_input_resolution(net, train_iter.images.shape[1], resolution, device)
 
-    history = History(device=device_name(device), profile=getattr(train_iter, "profile", None),
+    history = History(device=device_name(device), precision=amp or "fp32",
+                      profile=getattr(train_iter, "profile", None),
                       num_train=num_train or 0, num_test=num_test or 0,
                       total_train=getattr(train_iter, "total", num_train or 0),
                       total_test=getattr(test_iter, "total", num_test or 0))
@@ -367,7 +377,7 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             # 设备上的累计量：损失之和、正确数、样本数；第一个非有限损失出现在第几批
             metric = torch.zeros(3, device=device)
             first_bad = torch.full((), -1, device=device, dtype=torch.long)
-            done = 0
+            done, last = 0, (0.0, 0.0, 0.0)  # last：上次读数时的累计量
             for i, (X, y) in enumerate(train_iter):
                 X, y = _prepare(X, device, channels_last), y.to(device, non_blocking=True)
                 with _autocast(device, amp):
@@ -397,6 +407,10 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                             f"学习率 lr={lr} 可能太大，试试 lr={lr / 10:g}；也请检查输入数据与初始化。"
                             "此后的参数已不可信：请重新建立模型，或从上一轮结束时的检查点继续。",
                             history)
+                    if n > last[2]:
+                        history.readouts.append([epoch + done / num_batches, (loss_sum - last[0]) / (n - last[2]),
+                                                 (correct - last[1]) / (n - last[2])])
+                    last = (loss_sum, correct, n)
                     if bar is not None:
                         bar.set_postfix_str(f"第 {epoch + 1} 轮 loss {loss_sum / n:.3f} acc {correct / n:.3f}")
                     if live is not None:
