@@ -16,7 +16,7 @@ APT_PACKAGES := dataset-fashion-mnist fonts-noto-cjk chromium
 # 复制到 _build/vendor/mathjax，Sphinx 再把它拷进 _build/html/_static/mathjax（见 _config.yml）
 MATHJAX := _build/vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: setup system book figures test execute clean
+.PHONY: setup system book figures test execute full-run device-data clean
 
 setup: system $(STAMP)
 
@@ -57,7 +57,7 @@ figures: setup
 
 # ---- 测试 ----
 # 一次 pytest：tests/ 下的单元测试与浏览器测试（检查构建好的网站，所以先构建它），
-# 以及 nbval 以 smoke 配置执行全部笔记本——标了 # NBVAL_CHECK_OUTPUT 的形状单元严格比对，
+# 以及 nbval 以 smoke 配置执行全部笔记本——带 nbval-check-output 标签的形状单元严格比对，
 # 其余单元只要求运行不出错（--nbval-lax）。
 test: setup book
 	CNNLIB_PROFILE=smoke CNNLIB_PROGRESS=0 $(BIN)/python -m pytest tests $(NOTEBOOKS) \
@@ -67,6 +67,17 @@ test: setup book
 execute: setup
 	CNNLIB_PROFILE=$(PROFILE) CNNLIB_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute \
 	  --inplace --ExecutePreprocessor.timeout=3600 $(NOTEBOOKS)
+
+# ---- 书中的完整设定（GPU）----
+# 七个网络的 full 配置、GPU 上的测速与初始化对照；结果写进 notebooks/results/ 与 benchmarks/results/。
+# 只需要装了 torch 的 python3（不建 .venv、不联网），所以也能在没有网络的 GPU 机器上运行。
+full-run:
+	$(PYTHON) benchmarks/full_run.py $(FULL_RUN_ARGS)
+
+# 把 Debian 软件包的四个数据文件复制到 .data/fashion-mnist/（已被 git 忽略），随仓库带到不能联网的 GPU 机器上
+device-data: system
+	mkdir -p .data/fashion-mnist
+	cp /usr/share/datasets/fashion-mnist/*.gz .data/fashion-mnist/
 
 clean:
 	rm -rf _build .pytest_cache book/comparison.md book/figures/comparison.svg

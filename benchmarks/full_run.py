@@ -8,7 +8,7 @@
    特征图（``alexnet-full-features.pt``，7.1 节用）。
 2. ``benchmarks/bench_loop.py``：AlexNet@224 与 ResNet-18@96 的 cnnlib 循环对大纲循环。
 3. 初始化对照（7.3 节用）：NiN 与 AlexNet 用 He 初始化在同样的数据顺序上训练第 1 轮，
-   与第 1 步里 Xavier 初始化的第 1 轮逐段比较，写进 ``notebooks/results/init-full.json``。
+   与第 1 步里 Xavier 初始化的第 1 轮逐段比较，写进 ``notebooks/results/experiments/init-full.json``。
 
 已经完整的结果会跳过，所以同一条命令可以再运行一次，把上次没做完的做完；同一台机器上
 检查点（``checkpoints/``）还在时，半途的模型从上一轮结束处继续。
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     device = cnnlib.try_gpu()
     if args.profile == "full" and device.type == "cpu":
         log("提示：没有 GPU。full 配置在 CPU 上要训练几十个小时；演练请用 --profile smoke。")
-    for d in (args.results_dir, args.bench_dir, args.checkpoint_dir):
+    for d in (args.results_dir / "experiments", args.bench_dir, args.checkpoint_dir):
         d.mkdir(parents=True, exist_ok=True)
     run = Run(args)
     log(environment(device))
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
         if js.exists() and not args.force:
             log(f"  已有 {js}，跳过")
             return
-        n_train, n_test, rounds = (10_240, 2_560, 2) if p == "full" else (256, 128, 1)
+        n_train, n_test, rounds = (10_240, 2_560, 2) if p == "full" else (128, 64, 1)
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             bench_loop.main([name, "--num-train", str(n_train), "--num-test", str(n_test),
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
         run.wrote(js)
 
     def init_comparison() -> None:
-        path = args.results_dir / f"init-{p}.json"
+        path = args.results_dir / "experiments" / f"init-{p}.json"
         out = json.loads(path.read_text(encoding="utf-8")) if path.exists() and not args.force else {}
         for name in INIT_MODELS:
             if name in out:

@@ -85,14 +85,14 @@ def size_table(chosen: dict[str, dict]) -> list[str]:
 
 def training_table(chosen: dict[str, dict]) -> list[str]:
     """训练结果：测试准确率与吞吐量，以及它们来自哪台设备、哪个运行配置。"""
-    lines = ["| 模型 | 测试准确率 | examples/sec | 设备 | 运行配置 |", "|---|---:|---:|---|---|"]
+    lines = ["| 模型 | 测试准确率 | examples/sec | 设备与精度 | 运行配置 |", "|---|---:|---:|---|---|"]
     for key, name, notebook in MODELS:
         r = chosen.get(key)
         if r is None:
             lines.append(f"| {_link(name, notebook)} | 还没有结果 | — | — | — |")
         else:
             lines.append(f"| {_link(name, notebook)} | {r['test_acc']:.3f} | {r['examples_per_sec']:,.1f} | "
-                         f"{r['history']['device']} | {describe_run(r)} |")
+                         f"{r['history']['device']}，{r.get('precision', 'fp32')} | {describe_run(r)} |")
     return lines
 
 

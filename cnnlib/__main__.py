@@ -87,7 +87,7 @@ def _train(args) -> int:
                         compile=args.compile, checkpoint=args.checkpoint, plot=False)
         if rank == 0 and args.out is not None and history.epochs:
             record = result_record(args.model, net, history, resolution, lr=lr, batch_size=batch_size,
-                                   world_size=world_size)
+                                   world_size=world_size, seed=args.seed)
             print(f"结果已写入 {write_record(record, args.out)}")
     finally:
         if world_size > 1:

@@ -82,9 +82,51 @@ def compare_with_reported(model: str, history) -> str:
     return "\n".join([
         "| 来源 | 设备 | 数据与轮数 | 测试准确率 | examples/sec |",
         "|---|---|---|---:|---:|",
-        f"| 本次运行（运行配置 {history.profile or '自定义'}） | {history.device} | "
+        f"| {'本书完整设定' if history.profile == 'full' else '本次运行'}（运行配置 {history.profile or '自定义'}） | "
+        f"{history.device}，{history.precision or 'fp32'} | "
         f"训练 {history.num_train:,}/{history.total_train:,} 张 × {history.epochs} 轮 | "
         f"{history.test_acc[-1]:.3f} | {history.overall_examples_per_sec:.1f}（总墙钟时间） |",
         f"| 教学笔记 | 未知型号的 GPU | 全部数据 × 10 轮 | {r['notes']:.3f} | {r['notes_speed']}（只计训练步） |",
         f"| 《动手学深度学习》中文版 | 其他 GPU | 全部数据 × 10 轮 | {d2l} | — |",
     ])
+
+
+def load_full_result(model: str, directory: str | Path = "results") -> dict | None:
+    """``directory/<model>-full.json``（书中完整设定在 GPU 上的结果）；还没有时返回 None。"""
+    path = Path(directory) / f"{model}-full.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def show_full_result(model: str, directory: str | Path = "results", ax=None):
+    """展示 ``model`` 在完整设定（``full`` 配置）下的结果：设备、精度、日期、最终数字与逐轮曲线。
+
+    笔记本在 CPU 上执行时只能跑子集，这个函数让读者同时看到完整设定的真实结果。
+    ``directory/seeds/`` 里有同一设定换随机种子的结果时，一并列出。还没有完整结果时只打印一行说明。
+
+    Returns:
+        完整结果的 :class:`cnnlib.History`；没有时返回 None。
+    """
+    from cnnlib.train import History
+    record = load_full_result(model, directory)
+    if record is None:
+        print(f"还没有 {model} 在完整设定（full 配置）下的结果：它由 GPU 上的 benchmarks/full_run.py 写进 "
+              f"{Path(directory) / f'{model}-full.json'}（见 README）。")
+        return None
+    history = History.from_dict(record["history"])
+    date = record.get("date", "")[:10]
+    print(f"完整设定的结果：{history.device}，{record.get('precision', history.precision or 'fp32')}，"
+          f"torch {record.get('torch', '?')}，{date}，随机种子 {record['settings'].get('seed', 0)}")
+    print(f"  训练 {history.num_train:,} 张 × {history.epochs} 轮：loss {history.train_loss[-1]:.3f}，"
+          f"训练准确率 {history.train_acc[-1]:.3f}，测试准确率 {history.test_acc[-1]:.3f}"
+          f"（最高 {max(history.test_acc):.3f}，在第 {history.test_acc.index(max(history.test_acc)) + 1} 轮）")
+    print(f"  {history.overall_examples_per_sec:,.0f} examples/sec，总墙钟时间 {history.wall_time:.1f} 秒"
+          "（含取数据与评估）")
+    others = sorted(Path(directory, "seeds").glob(f"{model}-full-seed*.json"))
+    if others:
+        seeds = [json.loads(p.read_text(encoding="utf-8")) for p in others]
+        print("  同样设定、其他随机种子的测试准确率：" + "，".join(
+            f"种子 {r['settings']['seed']} → {r['test_acc']:.3f}" for r in seeds))
+    from cnnlib.plot import plot_history
+    ax = plot_history(history, ax=ax)
+    ax.set_title(f"完整设定（{history.device}，{history.precision or 'fp32'}）", fontsize=10)
+    return history

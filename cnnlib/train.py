@@ -91,6 +91,26 @@ class History:
         return cls(**d)
 
 
+PLATEAU_BAND = 0.03  # 训练损失离 ln(类别数) 不到这么多，就算停在平台期
+
+
+def plateau_hint(train_loss: list[float], num_classes: int) -> str | None:
+    """每一轮的训练损失都停在 ``ln(num_classes)`` 附近时，返回一行中文说明；否则返回 None。
+
+    ``ln C`` 是对 C 个类别给出均匀预测时的交叉熵：损失停在这里，说明网络的输出几乎不随输入变化。
+    """
+    if not train_loss or num_classes < 2:
+        return None
+    flat = math.log(num_classes)
+    if any(not math.isfinite(l) or abs(l - flat) > PLATEAU_BAND for l in train_loss):
+        return None
+    return (f"提示：{len(train_loss)} 轮的训练损失都停在 ln {num_classes} ≈ {flat:.3f} 附近"
+            f"（{min(train_loss):.3f}–{max(train_loss):.3f}），这是对 {num_classes} 个类别给出均匀预测时的损失，"
+            "网络还没有学到东西（平台期）。常见原因：学习率不合适；初始化让信号在没有批量规范化的深层 ReLU "
+            "网络里逐层衰减（可试 init=cnnlib.kaiming_init）；参数更新次数太少（例如 cpu 配置的子集）。"
+            "详见 7.3 节（NiN）关于平台期与初始化的实验。")
+
+
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """预测正确的个数，作为设备上的张量返回（不与主机同步）。"""
     if y_hat.dim() > 1 and y_hat.shape[1] > 1:
@@ -131,19 +151,66 @@ def kaiming_init(module: nn.Module) -> None:
         nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
 
 
+BF16_MIN_SPEEDUP = 1.3  # CPU 上 bf16 至少要比 float32 快这么多倍，"auto" 才选它
+_cpu_probe: dict[str, float] = {}
+
+
+def probe_cpu_bf16(repeats: int = 3) -> dict[str, float]:
+    """在本机 CPU 上比较 float32 与 bf16 自动混合精度的训练速度，结果在进程内缓存。
+
+    探针是一次 3×3 卷积（8×32×28×28，channels_last）的前向加反向，正是本书训练的主要运算。
+    两种精度交替运行、各取最快的一次（机器上别的进程只会让某一次变慢，不会让它变快）。
+    没有 bf16 指令的 CPU 上 bf16 慢几倍，差距一目了然时提前结束。整个探针约几十毫秒。
+
+    Returns:
+        ``{"fp32": 秒, "bf16": 秒, "speedup": fp32 用时 / bf16 用时}``。
+    """
+    if _cpu_probe:
+        return dict(_cpu_probe)
+    gen = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(32, 32, 3, padding=1).to(memory_format=torch.channels_last)
+    X = torch.randn(8, 32, 28, 28, generator=gen).contiguous(memory_format=torch.channels_last)
+    best = {"fp32": math.inf, "bf16": math.inf}
+    for r in range(repeats + 1):  # 第 0 次是预热（oneDNN 选核、分配内存），不计
+        for name in best:
+            t = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
+                y = conv(X)
+            y.float().sum().backward()
+            if r:
+                best[name] = min(best[name], time.perf_counter() - t)
+        ratio = best["fp32"] / best["bf16"]
+        if r >= 2 and not 0.5 < ratio < 2:  # 两次都差两倍以上：结论不会再变
+            break
+    _cpu_probe.update(best, speedup=best["fp32"] / best["bf16"])
+    return dict(_cpu_probe)
+
+
+def _cpu_precision() -> str | None:
+    """CPU 上 ``amp="auto"`` 的选择：环境变量 ``CNNLIB_AMP`` 优先，否则由 :func:`probe_cpu_bf16` 实测决定。"""
+    forced = os.environ.get("CNNLIB_AMP", "").strip().lower()
+    if forced:
+        if forced not in ("bf16", "fp32"):
+            raise ValueError(f"环境变量 CNNLIB_AMP={forced!r} 不可用：请设为 bf16 或 fp32，或者删掉它让 cnnlib 实测选择。")
+        return "bf16" if forced == "bf16" else None
+    return "bf16" if probe_cpu_bf16()["speedup"] >= BF16_MIN_SPEEDUP else None
+
+
 def resolve_speed_options(device: torch.device, amp: str | None = "auto",
                           channels_last: bool | str = "auto") -> tuple[str | None, bool]:
-    """把 ``"auto"`` 换成按设备实测选定的默认值。
+    """把 ``"auto"`` 换成按设备选定的默认值。
 
     - CUDA：Ampere 及更新的 GPU 用 bf16，更老的（如 Colab 的 T4）用 fp16 加梯度缩放；channels_last 开。
-    - CPU：float32，channels_last 开。在本书的 2 核 CPU（AVX-512 BF16）上实测，bf16 自动混合
-      精度反而比 float32 慢（AlexNet 28 对 32 张/秒），channels_last 则快约 20%。
-      数字见 benchmarks/ 与 README。
+    - CPU：在本机实测（:func:`probe_cpu_bf16`），bf16 至少快 1.3 倍时用 bf16，否则 float32；
+      环境变量 ``CNNLIB_AMP=bf16|fp32`` 可以覆盖。CPU 之间差别很大：有 AMX 的 CPU 上 bf16 快两三倍，
+      没有 bf16 指令的 CPU 上慢好几倍，所以不写死。channels_last 开。
     - Apple MPS：float32，不用 channels_last。
     """
     if amp == "auto":
         if device.type == "cuda":
             amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif device.type == "cpu":
+            amp = _cpu_precision()
         else:
             amp = None
     if amp not in (None, "bf16", "fp16"):
@@ -368,6 +435,7 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                    file=sys.stderr, leave=False, dynamic_ncols=True)
 
     epoch, done = start_epoch, 0  # done：本轮已完成的批数（用于中断时的提示）
+    num_classes = 0  # 从网络输出的宽度得知，用于平台期提示
     try:
         for epoch in range(start_epoch, num_epochs):
             t0 = time.perf_counter()
@@ -387,6 +455,7 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                num_classes = y_hat.shape[-1] if y_hat.dim() == 2 else 0
                 with torch.no_grad():
                     loss = loss.detach().float()
                     metric[0] += loss * y.shape[0]
@@ -446,5 +515,8 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         if live is not None:
             live.close()
     if history.epochs and is_main:
+        hint = plateau_hint(history.train_loss, num_classes)
+        if hint:
+            print(hint)
         print(history.summary())
     return history

@@ -1,5 +1,6 @@
 """训练循环：在真实数据的小子集上确实学到东西；NaN、错误分辨率、检查点、中断都有清楚的处理。"""
 
+import importlib
 import os
 import signal
 import subprocess
@@ -38,6 +39,7 @@ def test_train_learns_and_history_is_right(capsys):
     out = capsys.readouterr().out
     assert f"loss {h.train_loss[-1]:.3f}, train acc {h.train_acc[-1]:.3f}, test acc {h.test_acc[-1]:.3f}" in out
     assert "examples/sec on cpu" in out and "10,000/60,000" in out
+    assert "平台期" not in out  # 学到东西的训练不打印平台期提示
     # 独立地再算一次测试准确率
     assert cnnlib.evaluate_accuracy(cnnlib.lenet_bn(), test_iter) < 0.5  # 未训练的网络
     assert h.to_dict()["test_acc"] == h.test_acc
@@ -161,3 +163,79 @@ def test_killed_process_resumes_from_checkpoint(tmp_path):
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert f"已完成 {len(done['test_acc'])} 轮" in out and "EPOCHS 6" in out
+
+
+def _zero(module):
+    if isinstance(module, nn.Linear):
+        nn.init.zeros_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def test_plateau_hint_on_a_constructed_plateau(capsys):
+    # 权重全为 0、学习率极小：输出恒为 0，预测是均匀分布，损失恒为 ln 10
+    train_iter, test_iter = small(512, 128)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    h = cnnlib.train(net, train_iter, test_iter, 2, 1e-9, "cpu", init=_zero, progress=False)
+    assert h.train_loss == pytest.approx([2.302585] * 2, abs=1e-4)
+    out = capsys.readouterr().out
+    hint = [line for line in out.splitlines() if "平台期" in line]
+    assert len(hint) == 1 and "ln 10" in hint[0] and "7.3" in hint[0] and "kaiming_init" in hint[0]
+
+
+def test_plateau_hint_rule():
+    from cnnlib.train import plateau_hint
+    assert plateau_hint([2.31, 2.29], 10) is not None
+    assert plateau_hint([2.31, 1.90], 10) is None           # 离开了平台期
+    assert plateau_hint([0.69], 2) is not None             # ln 2
+    assert plateau_hint([float("nan")], 10) is None
+
+
+def _conv_step_seconds(bf16: bool, conv, X) -> float:
+    t = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = conv(X)
+    y.float().sum().backward()
+    return time.perf_counter() - t
+
+
+def test_cpu_probe_agrees_with_a_direct_measurement(monkeypatch):
+    train_module = importlib.import_module("cnnlib.train")  # cnnlib.train 这个名字是函数
+    monkeypatch.delenv("CNNLIB_AMP", raising=False)
+    monkeypatch.setattr(train_module, "_cpu_probe", {})
+    probe = cnnlib.probe_cpu_bf16()
+    assert probe["fp32"] > 0 and probe["bf16"] > 0
+    # 独立测量：更大的卷积（16×64×28×28）、ResNet 的 3×3 形状，交替 3 次取最快
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+    X = torch.randn(16, 64, 28, 28).contiguous(memory_format=torch.channels_last)
+    best = {False: float("inf"), True: float("inf")}
+    for r in range(4):
+        for bf16 in best:
+            t = _conv_step_seconds(bf16, conv, X)
+            if r:
+                best[bf16] = min(best[bf16], t)
+    direct = best[False] / best[True]
+    if 1.1 < direct < 1.6 or 1.1 < probe["speedup"] < 1.6:
+        pytest.skip(f"两种精度太接近（探针 {probe['speedup']:.2f}×，直接测量 {direct:.2f}×），阈值两边都说得通")
+    chosen, _ = cnnlib.resolve_speed_options(torch.device("cpu"))
+    assert (chosen == "bf16") == (direct >= train_module.BF16_MIN_SPEEDUP), (probe, direct)
+
+
+def test_amp_arguments_and_env_force_the_choice(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("CNNLIB_AMP", "bf16")
+    assert cnnlib.resolve_speed_options(cpu)[0] == "bf16"
+    monkeypatch.setenv("CNNLIB_AMP", "fp32")
+    assert cnnlib.resolve_speed_options(cpu)[0] is None
+    assert cnnlib.resolve_speed_options(cpu, amp="bf16")[0] == "bf16"   # 显式参数优先于环境变量
+    monkeypatch.setenv("CNNLIB_AMP", "fp8")
+    with pytest.raises(ValueError, match="CNNLIB_AMP='fp8'"):
+        cnnlib.resolve_speed_options(cpu)
+    assert cnnlib.resolve_speed_options(cpu, amp=None)[0] is None
+
+
+def test_bf16_run_still_learns(capsys):
+    train_iter, test_iter = small(4000, 500)
+    h = cnnlib.train(cnnlib.lenet_bn(), train_iter, test_iter, 2, 1.0, "cpu", amp="bf16", progress=False)
+    assert h.precision == "bf16" and ", bf16" in capsys.readouterr().out
+    assert h.test_acc[-1] > 0.4, h.test_acc  # 随机猜是 0.1；实测约 0.5
+    assert h.train_loss[-1] < 0.8 * h.train_loss[0], h.train_loss
