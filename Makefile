@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= cpu
+# 较慢的 CPU 上按比例缩小 cpu 配置的数据量，例如 make execute CPU_FRACTION=0.2（见 cnnlib/profiles.py）
+CPU_FRACTION ?=
 NOTEBOOKS := notebooks/alexnet.ipynb notebooks/vgg.ipynb notebooks/nin.ipynb \
              notebooks/googlenet.ipynb notebooks/batch-norm.ipynb notebooks/resnet.ipynb \
              notebooks/densenet.ipynb
@@ -65,7 +67,7 @@ test: setup book
 
 # 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full
 execute: setup
-	CNNLIB_PROFILE=$(PROFILE) CNNLIB_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute \
+	CNNLIB_PROFILE=$(PROFILE) CNNLIB_CPU_FRACTION=$(CPU_FRACTION) CNNLIB_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute \
 	  --inplace --ExecutePreprocessor.timeout=3600 $(NOTEBOOKS)
 
 # ---- 书中的完整设定（GPU）----

@@ -45,7 +45,7 @@ def trace_shapes(net: nn.Sequential, resolution: int,
 def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1) -> None:
     """逐层打印输出形状与参数量（见 :func:`trace_shapes`）。
 
-    打印参数量是为了让笔记本中的严格检查也能发现不改变形状的改动（例如换了卷积核大小、
+    同时打印参数量，是因为只看形状看不出不改变形状的改动（例如换了卷积核大小、
     多加了一个残差块）。不返回值，所以笔记本里不会多出一行列表。
     """
     rows = trace_shapes(net, resolution, in_channels)

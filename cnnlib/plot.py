@@ -119,3 +119,130 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
         if titles is not None:
             ax.set_title(titles[i], fontsize=9)
     return axes
+
+
+def show_filters(weight, num_cols: int = 12, scale: float = 0.8, title: str | None = None):
+    """把单通道输入的卷积核画成灰度图网格（例如 AlexNet 第一层的 96 个 11×11 卷积核），返回 Axes 数组。
+
+    每个卷积核**各自**线性映射到 [黑, 白]：该核的最小权重画成黑色、最大权重画成白色。
+    所以只能比较同一个核内部的明暗图案（边缘、条纹、斑点），不能比较不同核之间的亮度或权重大小。
+
+    Args:
+        weight: 形状为 (输出通道, 1, k, k) 或 (输出通道, k, k) 的张量，例如 ``net[0].weight``。
+        num_cols: 每行画几个卷积核。
+        scale: 每个小图的边长（英寸）。
+        title: 图的总标题；None 时写出卷积核的个数、大小和归一化方式。
+
+    Returns:
+        matplotlib 的 Axes 数组（已展平），第 i 个对应第 i 个卷积核。
+    """
+    use_cjk_font()
+    import math
+    import matplotlib.pyplot as plt
+    import torch
+    w = weight.detach().float().cpu()
+    if w.dim() == 4:
+        if w.shape[1] != 1:
+            raise ValueError(f"show_filters 只画单通道输入的卷积核，这里的形状是 {tuple(w.shape)}："
+                             "请先选出一个输入通道，例如 weight[:, :1]。")
+        w = w[:, 0]
+    if w.dim() != 3:
+        raise ValueError(f"weight 的形状 {tuple(weight.shape)} 不可用：应为 (输出通道, 1, k, k) 或 (输出通道, k, k)。")
+    # 每个核各自归一化到 [0, 1]；全零的核（max == min）画成灰色
+    lo = w.amin(dim=(1, 2), keepdim=True)
+    span = w.amax(dim=(1, 2), keepdim=True) - lo
+    w = torch.where(span > 0, (w - lo) / span.clamp_min(1e-12), torch.full_like(w, 0.5))
+    num_rows = math.ceil(len(w) / num_cols)
+    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale),
+                             squeeze=False)
+    axes = axes.flatten()
+    for ax in axes:
+        ax.axis("off")
+    for ax, kernel in zip(axes, w):
+        ax.imshow(kernel.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if title is None:
+        title = f"{len(w)} 个 {w.shape[1]}×{w.shape[2]} 卷积核（每个核各自归一化：最小权重为黑，最大为白）"
+    fig.suptitle(title, fontsize=10)
+    return axes
+
+
+def _feature_rows(activations, num_channels: int, order: str):
+    """把两种输入格式统一成 [(层名, 总通道数, [(通道号, 二维特征图), ...]), ...]。"""
+    if isinstance(activations, dict):  # 保存的格式：{"layers": {层名: {"channels", "maps", "num_channels"}}, ...}
+        layers = activations.get("layers", activations)
+        items = [(name, int(d["num_channels"]), d["channels"].tolist(), d["maps"].float())
+                 for name, d in layers.items()]
+    else:  # cnnlib.conv_activations 的输出：[(层名, (1, C, H, W) 或 (C, H, W)), ...]
+        items = []
+        for name, t in activations:
+            t = t.detach().float().cpu()
+            if t.dim() == 4:
+                t = t[0]
+            if t.dim() != 3:
+                raise ValueError(f"{name} 的特征图形状 {tuple(t.shape)} 不可用：应为 (1, C, H, W) 或 (C, H, W)。")
+            items.append((name, t.shape[0], list(range(t.shape[0])), t))
+    rows = []
+    for name, total, channels, maps in items:
+        if order == "strongest":  # 按整张特征图的平均激活从大到小
+            pick = maps.mean(dim=(1, 2)).argsort(descending=True)[:num_channels].tolist()
+        elif order == "first":
+            pick = list(range(min(num_channels, len(channels))))
+        else:
+            raise ValueError(f"order={order!r} 不可用：请用 'strongest'（平均激活最大的通道）或 'first'（前几个通道）。")
+        rows.append((name, total, [(channels[i], maps[i]) for i in pick]))
+    return rows
+
+
+def show_feature_maps(activations, num_channels: int = 8, image=None, order: str = "strongest",
+                      scale: float = 1.1):
+    """把一张图像在各卷积层的特征图画成网格：每行一个卷积层，行首是输入图像，后面是几个通道。
+
+    每张特征图各自把最小值画成最暗、最大值画成最亮（同一行的不同通道之间亮度不可比较）；
+    行首的标签写出层名、该层的通道总数和特征图尺寸，每张图上方是通道号。
+
+    Args:
+        activations: :func:`cnnlib.conv_activations` 的输出 ``[(层名, 张量), ...]``，张量形状为
+            (1, C, H, W) 或 (C, H, W)；或者保存下来的字典（``{"layers": {层名: {"channels": 通道号,
+            "maps": (n, H, W), "num_channels": C}}, "image": ...}``，只含其中 n 个通道）。
+        num_channels: 每层画几个通道。
+        image: 输入图像（二维，或 (1, H, W)、(1, 1, H, W)）；为 None 且 ``activations`` 是含 ``"image"``
+            的字典时用字典里的图像；都没有时不画输入列。
+        order: ``"strongest"`` 取平均激活最大的几个通道（从大到小）；``"first"`` 取前几个
+            （对保存的字典，是其中保存的前几个）。
+        scale: 每个小图的边长（英寸）。
+
+    Returns:
+        matplotlib 的 Axes 数组，形状为 (层数, 列数)。
+    """
+    use_cjk_font()
+    import matplotlib.pyplot as plt
+    import torch
+    if image is None and isinstance(activations, dict):
+        image = activations.get("image")
+    rows = _feature_rows(activations, num_channels, order)
+    offset = 0 if image is None else 1
+    num_cols = offset + max(len(r[2]) for r in rows)
+    fig, axes = plt.subplots(len(rows), num_cols, figsize=(num_cols * scale + 1.2, len(rows) * scale * 1.15),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if image is not None:
+        image = image.detach().float().cpu() if torch.is_tensor(image) else torch.as_tensor(image).float()
+        image = image.squeeze()
+    for r, (name, total, maps) in enumerate(rows):
+        h, w = maps[0][1].shape
+        label = f"{name}\n{total} 个通道\n{h}×{w}"
+        if image is not None:
+            axes[r, 0].imshow(image.numpy(), cmap="gray")
+            if r == 0:
+                axes[r, 0].set_title("输入", fontsize=8)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        for c, (channel, fmap) in enumerate(maps):
+            ax = axes[r, offset + c]
+            ax.imshow(fmap.numpy(), cmap="viridis")
+            ax.set_title(f"通道 {channel}", fontsize=7)
+    fig.tight_layout()
+    return axes

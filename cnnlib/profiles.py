@@ -5,8 +5,9 @@
 - ``full``：书中的设定，全部 60,000/10,000 张图像，10 轮。
 - ``cpu``：同样的模型与分辨率，取各类均衡的子集，使每本笔记本在 2 核 CPU 上
   训练约 6 分钟以内。带批量规范化的网络（LeNet-BN、ResNet-18、DenseNet）在这点预算内
-  就能学到有意义的准确率；没有批量规范化、用书中 lr 的深层网络（NiN、GoogLeNet）
-  只做了一两百次参数更新，可能还停在起步的平台期（见 7.3、7.4 节）。
+  就能学到有意义的准确率（用 ``CNNLIB_CPU_FRACTION`` 缩小数据量时未必）；没有批量规范化、
+  用书中 lr 的深层网络（NiN、GoogLeNet）只做了一两百次参数更新，可能还停在起步的
+  平台期，也可能在离开平台期后塌缩成只预测一个类别（见 7.3、7.4 节）。
 - ``smoke``：几百张图像、1 轮，供 CI 检查笔记本能否运行。
 
 有 GPU 时默认 ``full``，否则 ``cpu``；环境变量 ``CNNLIB_PROFILE`` 可以覆盖。
@@ -59,6 +60,25 @@ def default_profile_name() -> str:
     return "cpu" if try_gpu().type == "cpu" else "full"
 
 
+def cpu_fraction() -> float:
+    """环境变量 ``CNNLIB_CPU_FRACTION``（0 到 1，默认 1）：在较慢的 CPU 上按比例缩小 cpu 配置的数据量。
+
+    ``CPU_SIZES`` 是按一台带 AVX-512 的 2 核 CPU 选的；只有 AVX2 的 CPU 上同样的数据量要慢三四倍。
+    轮数不变；训练输出的配置行写明实际用了多少张。
+    """
+    raw = os.environ.get("CNNLIB_CPU_FRACTION", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ValueError(f"环境变量 CNNLIB_CPU_FRACTION={raw!r} 不可用：请设为 0 到 1 之间的小数，"
+                         "例如 0.25；删掉它则用 cpu 配置的全部数据量。")
+    return value
+
+
 def get_profile(model: str, num_epochs: int = 10, name: str | None = None) -> RunProfile:
     """返回 ``model`` 在运行配置 ``name`` 下的数据量与轮数。
 
@@ -76,4 +96,8 @@ def get_profile(model: str, num_epochs: int = 10, name: str | None = None) -> Ru
     if name == "full":
         return RunProfile(name, model, FULL_TRAIN, FULL_TEST, num_epochs)
     num_train, num_test, epochs = CPU_SIZES[model] if name == "cpu" else SMOKE_SIZE
+    if name == "cpu":
+        fraction = cpu_fraction()
+        num_train = max(SMOKE_SIZE[0], round(num_train * fraction))
+        num_test = max(SMOKE_SIZE[1], round(num_test * fraction))
     return RunProfile(name, model, num_train, num_test, min(epochs, num_epochs))

@@ -69,3 +69,22 @@ def test_show_full_result_without_a_file_says_so_in_one_line(tmp_path, capsys):
     assert cnnlib.show_full_result("alexnet", tmp_path) is None
     out = capsys.readouterr().out.strip()
     assert len(out.splitlines()) == 1 and "alexnet-full.json" in out and "README" in out
+
+
+def test_filter_and_feature_map_plots_accept_both_sources():
+    import matplotlib
+    matplotlib.use("Agg")
+    net = cnnlib.alexnet()
+    axes = cnnlib.show_filters(net[0].weight, num_cols=12)
+    assert sum(1 for ax in axes if ax.images) == 96
+    acts = cnnlib.conv_activations(net, torch.rand(1, 1, 224, 224))
+    assert [tuple(a.shape[1:]) for _, a in acts] == [(96, 54, 54), (256, 26, 26), (384, 12, 12),
+                                                    (384, 12, 12), (256, 12, 12)]
+    assert all((a >= 0).all() for _, a in acts)  # ReLU 之后
+    axes = cnnlib.show_feature_maps(acts, num_channels=4, image=torch.rand(28, 28))
+    assert sum(1 for ax in axes.flat if ax.images) == 5 * (1 + 4)
+    stored = torch.load(ROOT / "notebooks" / "results" / "alexnet-full-features.pt", weights_only=True)
+    axes = cnnlib.show_feature_maps(stored, num_channels=4)
+    assert sum(1 for ax in axes.flat if ax.images) == 5 * (1 + 4)
+    with pytest.raises(ValueError):
+        cnnlib.show_filters(torch.zeros(4, 3, 5, 5))

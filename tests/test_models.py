@@ -158,3 +158,23 @@ def test_residual_without_shortcut_refuses_shape_change():
 def test_dense_block_channel_growth():
     blk = cnnlib.DenseBlock(2, 3, 10)
     assert blk(torch.rand(4, 3, 8, 8)).shape == (4, 3 + 2 * 10, 8, 8)
+
+
+# ---- 退化实验用的窄网络（7.6） ----
+@pytest.mark.parametrize("num_convs", [8, 32])
+def test_conv_stack_plain_and_residual_differ_only_by_the_projection(num_convs):
+    c = 8
+    plain = cnnlib.conv_stack(num_convs, residual=False, channels=c)
+    res = cnnlib.conv_stack(num_convs, residual=True, channels=c)
+    X = torch.randn(2, 1, 28, 28)
+    assert plain(X).shape == res(X).shape == (2, 10)
+    # 残差版多出的只是下采样块捷径上的 1×1 卷积（c → 2c 通道）：手算 2c·c + 2c
+    assert cnnlib.count_parameters(res) - cnnlib.count_parameters(plain) == conv(c, 2 * c, 1)
+    n3x3 = sum(1 for m in plain.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert n3x3 == num_convs + 1  # 块中的卷积，加上开头的一个
+
+
+@pytest.mark.parametrize("bad", [0, 6, 10, 2.0])
+def test_conv_stack_refuses_a_depth_that_is_not_a_multiple_of_4(bad):
+    with pytest.raises(ValueError, match=str(bad)):
+        cnnlib.conv_stack(bad, residual=True)

@@ -26,3 +26,15 @@ def test_unknown_names_are_refused():
         cnnlib.get_profile("alexnet", name="fast")
     with pytest.raises(ValueError, match="'lenet'"):
         cnnlib.get_profile("lenet", name="cpu")
+
+
+def test_cpu_fraction_scales_only_the_cpu_profile(monkeypatch):
+    monkeypatch.setenv("CNNLIB_CPU_FRACTION", "0.5")
+    p = cnnlib.get_profile("alexnet", 10, "cpu")
+    assert (p.num_train, p.num_test, p.num_epochs) == (2_000, 250, 3)  # cpu 配置是 4,000/500 张、3 轮
+    assert cnnlib.get_profile("alexnet", 10, "full").num_train == 60_000
+    assert cnnlib.get_profile("alexnet", 10, "smoke").num_train == 256
+    for bad in ("0", "1.5", "abc"):
+        monkeypatch.setenv("CNNLIB_CPU_FRACTION", bad)
+        with pytest.raises(ValueError, match=f"CNNLIB_CPU_FRACTION='{bad}'"):
+            cnnlib.get_profile("alexnet", 10, "cpu")

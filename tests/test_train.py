@@ -220,6 +220,17 @@ def test_cpu_probe_agrees_with_a_direct_measurement(monkeypatch):
     assert (chosen == "bf16") == (direct >= train_module.BF16_MIN_SPEEDUP), (probe, direct)
 
 
+def test_cpu_probe_leaves_the_global_random_state_alone(monkeypatch):
+    train_module = importlib.import_module("cnnlib.train")
+    monkeypatch.setattr(train_module, "_cpu_probe", {})
+    monkeypatch.delenv("CNNLIB_AMP", raising=False)
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    cnnlib.resolve_speed_options(torch.device("cpu"))  # 第一次调用会运行探针
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_amp_arguments_and_env_force_the_choice(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setenv("CNNLIB_AMP", "bf16")

@@ -5,7 +5,7 @@ from cnnlib.models.batchnorm import BatchNorm, batch_norm, lenet_bn
 from cnnlib.models.densenet import DenseBlock, conv_block, densenet, transition_block
 from cnnlib.models.googlenet import Inception, googlenet
 from cnnlib.models.nin import nin, nin_block
-from cnnlib.models.resnet import Residual, resnet18, resnet_block
+from cnnlib.models.resnet import Residual, conv_stack, plain_block, resnet18, resnet_block
 from cnnlib.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 
 __all__ = [
@@ -14,6 +14,6 @@ __all__ = [
     "nin_block", "nin",
     "Inception", "googlenet",
     "batch_norm", "BatchNorm", "lenet_bn",
-    "Residual", "resnet_block", "resnet18",
+    "Residual", "resnet_block", "resnet18", "plain_block", "conv_stack",
     "conv_block", "DenseBlock", "transition_block", "densenet",
 ]

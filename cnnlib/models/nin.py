@@ -26,7 +26,7 @@ def nin(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
         nn.MaxPool2d(3, stride=2),  # N x 256 x 12 x 12
         nin_block(256, 384, kernel_size=3, strides=1, padding=1),
         nn.MaxPool2d(3, stride=2),  # N x 384 x 5 x 5
-        # 原书在最后一个块前有暂退法；笔记漏掉了，这里补上
+        # 与 d2l 相同，最后一个 NiN 块之前有暂退法
         nn.Dropout(0.5),
         nin_block(384, num_classes, kernel_size=3, strides=1, padding=1),
         nn.AdaptiveAvgPool2d((1, 1)),  # N x num_classes x 1 x 1

@@ -77,3 +77,76 @@ def resnet18(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
         nn.Flatten(),
         nn.Linear(512, num_classes),
     )
+
+
+# ---------------------------------------------------------------------------
+# 退化（degradation）实验：同样的窄网络，有捷径与没有捷径各一份
+# ---------------------------------------------------------------------------
+
+def plain_block(input_channels: int, num_channels: int, strides: int = 1) -> nn.Sequential:
+    """普通块：与 :class:`Residual` 的残差分支完全相同的两个 3×3 卷积（各带批量规范化），但没有捷径。
+
+    ``Residual`` 计算 ``relu(g(x) + x)``，普通块计算 ``relu(g(x))``：层、参数和 ReLU 的位置都一样，
+    只少了那次加法。这正是 He 等人 2016 年论文中“普通网络”（plain network）与残差网络的对照方式。
+    """
+    return nn.Sequential(
+        nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1, stride=strides),
+        nn.BatchNorm2d(num_channels), nn.ReLU(),
+        nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(num_channels), nn.ReLU())
+
+
+def conv_stack(num_convs: int, residual: bool, channels: int = 16, num_classes: int = 10,
+               in_channels: int = 1) -> nn.Sequential:
+    """退化实验用的窄网络：``num_convs`` 个 3×3 卷积组成的两段，有或没有捷径。
+
+    He, Zhang, Ren, Sun (CVPR 2016) 第 4.1、4.2 节把同样深的普通网络与残差网络放在一起比较：
+    在 CIFAR-10（图 1、图 6）与 ImageNet（图 4、表 2）上，更深的普通网络的**训练**误差反而更高，
+    加上捷径之后更深的网络不再更差。这里按它的 CIFAR-10 网络缩小成适合 28×28 Fashion-MNIST、
+    能在 CPU 上几分钟训完的版本：
+
+    - 开头：3×3 卷积（``in_channels`` → ``channels``）+ 批量规范化 + ReLU；
+    - 第一段：``num_convs // 4`` 个块，``channels`` 通道，28×28；
+    - 第二段：``num_convs // 4`` 个块，第一个块用步幅 2 把高宽减半、通道加倍（14×14）；
+    - 全局平均汇聚 + 全连接层。
+
+    每个块是两个 3×3 卷积：``residual=True`` 时是 :class:`Residual`，否则是 :func:`plain_block`。
+    两种网络的层完全相同，唯一的例外是下采样块：残差版的捷径要用 1×1 卷积对齐形状（论文的选项 B），
+    多出这个 1×1 卷积的 ``2·channels² + 2·channels`` 个权重与偏置。论文做这组对照时用的是不带参数的
+    补零捷径（选项 A）；这里为了复用本节的 ``Residual`` 而用 1×1 卷积。
+
+    Args:
+        num_convs: 块中 3×3 卷积的总数，须是 4 的正整数倍（每段 ``num_convs // 4`` 个块，每块 2 个卷积）。
+            主路径上带权重的层共 ``num_convs + 2`` 个：块中的卷积，加上开头的卷积与最后的全连接层。
+        residual: True 为残差网络，False 为普通网络。
+        channels: 第一段的通道数，第二段加倍。
+        num_classes: 类别数。
+        in_channels: 输入通道数。
+
+    Returns:
+        ``nn.Sequential``：``[开头, 第一段, 第二段, 全局平均汇聚, 展平, 全连接]``。
+    """
+    if not isinstance(num_convs, int) or num_convs < 4 or num_convs % 4:
+        raise ValueError(f"num_convs={num_convs!r} 不可用：它必须是 4 的正整数倍（例如 8 或 32），"
+                         "两段各用 num_convs // 4 个块，每块 2 个卷积。")
+    num_blocks = num_convs // 4
+
+    def block(c_in: int, c_out: int, strides: int) -> nn.Module:
+        if not residual:
+            return plain_block(c_in, c_out, strides)
+        shape_changes = c_in != c_out or strides != 1
+        return Residual(c_in, c_out, use_1x1conv=shape_changes, strides=strides)
+
+    stem = nn.Sequential(nn.Conv2d(in_channels, channels, kernel_size=3, padding=1),
+                         nn.BatchNorm2d(channels), nn.ReLU())
+    stage1 = nn.Sequential(*[block(channels, channels, 1) for _ in range(num_blocks)])
+    stage2 = nn.Sequential(block(channels, 2 * channels, 2),
+                           *[block(2 * channels, 2 * channels, 1) for _ in range(num_blocks - 1)])
+    return nn.Sequential(
+        stem,    # N x c x 28 x 28
+        stage1,  # N x c x 28 x 28
+        stage2,  # N x 2c x 14 x 14
+        nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(),
+        nn.Linear(2 * channels, num_classes),
+    )
