@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # 不安装也能从仓库
 
 import bench_loop  # noqa: E402
 import cnnlib  # noqa: E402
-from cnnlib.__main__ import BOOK  # noqa: E402
+from cnnlib.__main__ import BOOK, train_book_model  # noqa: E402
 
 MODELS = ("alexnet", "vgg11", "nin", "googlenet", "lenet_bn", "resnet18", "densenet")
 BENCH_MODELS = ("alexnet", "resnet18")
@@ -62,26 +62,20 @@ def environment(device: torch.device) -> str:
     return "，".join(parts) + f"，{os.cpu_count()} 个 CPU 核"
 
 
-def is_complete(path: Path, epochs: int) -> bool:
+def complete_record(path: Path, epochs: int) -> dict | None:
+    """``path`` 里已有的结果，若已训练满 ``epochs`` 轮；否则 None。"""
     try:
-        return len(json.loads(path.read_text(encoding="utf-8"))["history"]["train_loss"]) >= epochs
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return record if len(record["history"]["train_loss"]) >= epochs else None
     except (OSError, ValueError, KeyError):
-        return False
-
-
-def make_iters(name: str, profile, device: torch.device):
-    _, resolution, _, batch_size = BOOK[name]
-    return cnnlib.load_fashion_mnist(batch_size, resize=resolution if resolution != 28 else None,
-                                     profile=profile, device=device, seed=SEED)
+        return None
 
 
 def train_model(name: str, profile, device, checkpoint: Path | None, init=cnnlib.xavier_init):
-    factory, resolution, lr, batch_size = BOOK[name]
-    train_iter, test_iter = make_iters(name, profile, device)
-    torch.manual_seed(SEED)
-    net = factory()
-    history = cnnlib.train(net, train_iter, test_iter, profile.num_epochs, lr, device, init=init,
-                           checkpoint=checkpoint, plot=False, progress=False, readouts_per_epoch=READOUTS)
+    _, resolution, lr, batch_size = BOOK[name]
+    net, history = train_book_model(name, profile, device, batch_size=batch_size, lr=lr, seed=SEED,
+                                    init=init, checkpoint=checkpoint, progress=False,
+                                    readouts_per_epoch=READOUTS)
     record = cnnlib.result_record(name, net, history, resolution, lr=lr, batch_size=batch_size,
                                   num_epochs=profile.num_epochs, seed=SEED,
                                   init=getattr(init, "__name__", str(init)))
@@ -189,9 +183,10 @@ def main(argv=None) -> int:
     def one_model(name: str) -> None:
         path = args.results_dir / f"{name}-{p}.json"
         profile = cnnlib.get_profile(name, 10, p)
-        if is_complete(path, profile.num_epochs) and not args.force:
+        done = None if args.force else complete_record(path, profile.num_epochs)
+        if done is not None:
             log(f"  已有完整结果 {path}，跳过")
-            histories[name] = json.loads(path.read_text(encoding="utf-8"))["history"]
+            histories[name] = done["history"]
             return
         log(f"  {profile}")
         ckpt = args.checkpoint_dir / f"{name}-{p}.pt"

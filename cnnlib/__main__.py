@@ -52,8 +52,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def train_book_model(model: str, profile, device: torch.device, *, batch_size: int, lr: float,
+                     seed: int = 0, root: Path | None = None, **train_options):
+    """用书中的分辨率建好 ``model``，加载 ``profile`` 的数据并训练，返回 ``(net, history)``。
+
+    命令行与 ``benchmarks/full_run.py`` 共用这一条路径（与笔记本相同：``load_fashion_mnist`` + ``train``）。
+    ``train_options`` 原样传给 :func:`cnnlib.train`（例如 ``amp``、``checkpoint``、``init``）。
+    """
+    factory, resolution, _, _ = BOOK[model]
+    train_iter, test_iter = load_fashion_mnist(
+        batch_size, resize=resolution if resolution != 28 else None,
+        profile=profile, root=root, device=device, seed=seed)
+    torch.manual_seed(seed)  # 各进程的初始权重相同（DDP 还会再从 0 号进程广播一次）
+    net = factory()
+    history = train(net, train_iter, test_iter, profile.num_epochs, lr, device, plot=False, **train_options)
+    return net, history
+
+
 def _train(args) -> int:
-    factory, resolution, book_lr, book_batch = BOOK[args.model]
+    _, resolution, book_lr, book_batch = BOOK[args.model]
     lr = args.lr if args.lr is not None else book_lr
     batch_size = args.batch_size if args.batch_size is not None else book_batch
 
@@ -76,15 +93,11 @@ def _train(args) -> int:
         profile = get_profile(args.model, args.epochs, args.profile)
         if rank == 0:
             print(profile)
-        train_iter, test_iter = load_fashion_mnist(
-            batch_size // world_size, resize=resolution if resolution != 28 else None,
-            profile=profile, root=args.data, device=device, seed=args.seed)
-        torch.manual_seed(args.seed)  # 各进程的初始权重相同（DDP 还会再从 0 号进程广播一次）
-        net = factory()
-        history = train(net, train_iter, test_iter, profile.num_epochs, lr, device,
-                        amp=None if args.amp == "none" else args.amp,
-                        channels_last=False if args.no_channels_last else "auto",
-                        compile=args.compile, checkpoint=args.checkpoint, plot=False)
+        net, history = train_book_model(
+            args.model, profile, device, batch_size=batch_size // world_size, lr=lr, seed=args.seed,
+            root=args.data, amp=None if args.amp == "none" else args.amp,
+            channels_last=False if args.no_channels_last else "auto",
+            compile=args.compile, checkpoint=args.checkpoint)
         if rank == 0 and args.out is not None and history.epochs:
             record = result_record(args.model, net, history, resolution, lr=lr, batch_size=batch_size,
                                    world_size=world_size, seed=args.seed)

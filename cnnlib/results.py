@@ -114,7 +114,7 @@ def show_full_result(model: str, directory: str | Path = "results", ax=None):
         return None
     history = History.from_dict(record["history"])
     date = record.get("date", "")[:10]
-    print(f"完整设定的结果：{history.device}，{record.get('precision', history.precision or 'fp32')}，"
+    print(f"完整设定的结果：{history.device}，{history.precision or 'fp32'}，"
           f"torch {record.get('torch', '?')}，{date}，随机种子 {record['settings'].get('seed', 0)}")
     print(f"  训练 {history.num_train:,} 张 × {history.epochs} 轮：loss {history.train_loss[-1]:.3f}，"
           f"训练准确率 {history.train_acc[-1]:.3f}，测试准确率 {history.test_acc[-1]:.3f}"
