@@ -8,9 +8,8 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= cpu
 # 较慢的 CPU 上按比例缩小 cpu 配置的数据量，例如 make execute CPU_FRACTION=0.2（见 cnnlib/profiles.py）
 CPU_FRACTION ?=
-NOTEBOOKS := notebooks/alexnet.ipynb notebooks/vgg.ipynb notebooks/nin.ipynb \
-             notebooks/googlenet.ipynb notebooks/batch-norm.ipynb notebooks/resnet.ipynb \
-             notebooks/densenet.ipynb
+# 七本笔记本来自 cnnlib 的模型登记表（cnnlib/models/__init__.py 的 SPECS），在用到时才问（那时 .venv 已装好）
+NOTEBOOKS = $(shell $(BIN)/python -m cnnlib list --notebooks)
 # 以 root 运行时安装的 Debian 软件包：真实数据、中文字体、浏览器测试用的 Chromium
 APT_PACKAGES := dataset-fashion-mnist fonts-noto-cjk chromium
 

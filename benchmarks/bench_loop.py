@@ -30,7 +30,6 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlib
-from cnnlib.__main__ import BOOK
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, repeats: int = 5) -> float:
@@ -120,7 +119,7 @@ def syllabus_epoch(net, train_loader, test_loader, optimizer, device) -> tuple[f
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", choices=sorted(BOOK))
+    parser.add_argument("model", choices=list(cnnlib.SPECS))
     parser.add_argument("--num-train", type=int, default=1024)
     parser.add_argument("--num-test", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2, help="每种循环各跑几轮（交替进行）")
@@ -129,9 +128,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="把结果写成 JSON")
     args = parser.parse_args(argv)
 
-    factory, resolution, lr, book_batch = BOOK[args.model]
-    batch_size = args.batch_size or book_batch
-    resize = resolution if resolution != 28 else None
+    spec = cnnlib.model_spec(args.model)
+    factory, resolution, lr = spec.factory, spec.resolution, spec.lr
+    batch_size = args.batch_size or spec.batch_size
+    resize = spec.resize
     device = cnnlib.try_gpu()
     torch.manual_seed(0)
 

@@ -3,7 +3,7 @@
 按顺序做四件事，每件做完就把结果写进仓库并打包（中途被时限打断也不丢已完成的部分）：
 
 1. 用 ``full`` 配置训练七个网络：全部 60,000/10,000 张、10 轮、每节笔记本自己的分辨率、
-   批量与学习率（``cnnlib.__main__.BOOK``），走与笔记本相同的 ``load_fashion_mnist`` + ``train``。
+   批量与学习率（登记表 ``cnnlib.SPECS``），走与笔记本相同的 ``load_fashion_mnist`` + ``train``。
    结果写进 ``notebooks/results/<模型>-full.json``；AlexNet 另存第一层卷积核与一张测试图像的
    特征图（``alexnet-full-features.pt``，7.1 节用）。
 2. ``benchmarks/bench_loop.py``：AlexNet@224 与 ResNet-18@96 的 cnnlib 循环对大纲循环。
@@ -39,9 +39,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # 不安装也能从仓库
 
 import bench_loop  # noqa: E402
 import cnnlib  # noqa: E402
-from cnnlib.__main__ import BOOK, train_book_model  # noqa: E402
+from cnnlib.__main__ import train_book_model  # noqa: E402
 
-MODELS = ("alexnet", "vgg11", "nin", "googlenet", "lenet_bn", "resnet18", "densenet")
+MODELS = tuple(cnnlib.SPECS)
 BENCH_MODELS = ("alexnet", "resnet18")
 INIT_MODELS = ("nin", "alexnet")
 SEED = 0
@@ -72,7 +72,8 @@ def complete_record(path: Path, epochs: int) -> dict | None:
 
 
 def train_model(name: str, profile, device, checkpoint: Path | None, init=cnnlib.xavier_init):
-    _, resolution, lr, batch_size = BOOK[name]
+    spec = cnnlib.model_spec(name)
+    resolution, lr, batch_size = spec.resolution, spec.lr, spec.batch_size
     net, history = train_book_model(name, profile, device, batch_size=batch_size, lr=lr, seed=SEED,
                                     init=init, checkpoint=checkpoint, progress=False,
                                     readouts_per_epoch=READOUTS)

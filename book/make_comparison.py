@@ -15,22 +15,14 @@ import argparse
 from pathlib import Path
 
 import cnnlib
-from cnnlib.profiles import CPU_SIZES, FULL_TEST, FULL_TRAIN, SMOKE_SIZE
+from cnnlib.profiles import FULL_TEST, FULL_TRAIN, SMOKE_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "comparison.md"
 FIGURE = ROOT / "book" / "figures" / "comparison.svg"
 
-# 章节顺序：(结果文件里的模型名, 显示名, 笔记本)
-MODELS = [
-    ("alexnet", "AlexNet", "alexnet"),
-    ("vgg11", "VGG-11", "vgg"),
-    ("nin", "NiN", "nin"),
-    ("googlenet", "GoogLeNet", "googlenet"),
-    ("lenet_bn", "LeNet-BN", "batch-norm"),
-    ("resnet18", "ResNet-18", "resnet"),
-    ("densenet", "DenseNet", "densenet"),
-]
+# 章节顺序：(结果文件里的模型名, 显示名, 笔记本)，来自登记表
+MODELS = [(spec.name, spec.title, spec.notebook) for spec in cnnlib.SPECS.values()]
 PROFILE_ORDER = ("full", "cpu")  # 优先顺序；其余（smoke、自定义）不进对比
 
 
@@ -99,9 +91,9 @@ def training_table(chosen: dict[str, dict]) -> list[str]:
 def reported_table() -> list[str]:
     lines = ["| 模型 | 教学笔记（未知 GPU） | 《动手学深度学习》中文版 |", "|---|---:|---:|"]
     for key, name, _ in MODELS:
-        r = cnnlib.REPORTED[key]
-        d2l = r["d2l"] if isinstance(r["d2l"], str) else f"{r['d2l']:.3f}"
-        lines.append(f"| {name} | {r['notes']:.3f} | {d2l} |")
+        r = cnnlib.model_spec(key).reported
+        d2l = r.d2l if isinstance(r.d2l, str) else f"{r.d2l:.3f}"
+        lines.append(f"| {name} | {r.notes:.3f} | {d2l} |")
     return lines
 
 
@@ -109,9 +101,9 @@ def profiles_table() -> list[str]:
     lines = ["| 模型 | full | cpu | smoke |", "|---|---|---|---|"]
     smoke = f"{SMOKE_SIZE[0]:,} / {SMOKE_SIZE[1]:,} 张，{SMOKE_SIZE[2]} 轮"
     for key, name, _ in MODELS:
-        n_train, n_test, epochs = CPU_SIZES[key]
+        cpu = cnnlib.model_spec(key).cpu
         lines.append(f"| {name} | {FULL_TRAIN:,} / {FULL_TEST:,} 张，书中的轮数 | "
-                     f"{n_train:,} / {n_test:,} 张，{epochs} 轮 | {smoke} |")
+                     f"{cpu.num_train:,} / {cpu.num_test:,} 张，{cpu.num_epochs} 轮 | {smoke} |")
     return lines
 
 
@@ -213,7 +205,7 @@ def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str])
     out += [
         "## 报告的结果",
         "",
-        "同样的模型与超参数、全部数据训练 10 轮后的测试准确率，来自教学大纲（`cnnlib.REPORTED`），"
+        "同样的模型与超参数、全部数据训练 10 轮后的测试准确率，来自教学大纲与 d2l-zh（登记表 `cnnlib.SPECS` 的 `reported`），"
         "供对照。它们是别人在其他 GPU 上的一次运行。",
         "",
     ] + reported_table() + [

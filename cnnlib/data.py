@@ -6,6 +6,7 @@ d2l 的 ``load_data_fashion_mnist`` 用 PIL 逐张缩放图像、开 4 个工作
 ``num_workers`` 出错。
 """
 
+import copy
 import gzip
 import hashlib
 import os
@@ -33,7 +34,11 @@ TEXT_LABELS_EN = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat",
 
 
 class DataNotFoundError(FileNotFoundError):
-    """在所有位置都找不到可用的 Fashion-MNIST。"""
+    """找不到可用的 Fashion-MNIST。``locations`` 是查找过的目录，``problems`` 是每处的问题。"""
+
+    def __init__(self, message: str, locations: list[Path], problems: list[str]) -> None:
+        super().__init__(message)
+        self.locations, self.problems = locations, problems
 
 
 def get_fashion_mnist_labels(labels, lang: str = "zh") -> list[str]:
@@ -98,62 +103,68 @@ def _parse(found: dict) -> dict[str, torch.Tensor]:
 
 
 _CACHE: dict[str, dict[str, torch.Tensor]] = {}
-
-
-def default_download_dir() -> Path:
-    """torchvision 下载的存放位置：``$CNNLIB_DATA``，否则 ``~/.cache/cnnlib``。"""
-    return Path(os.environ.get("CNNLIB_DATA") or Path.home() / ".cache" / "cnnlib")
+DOWNLOAD_DIR = Path.home() / ".cache" / "cnnlib"  # 没给位置时 torchvision 下载到这里
+_FILE_NAMES = "、".join(f"{stem}.gz" for stem, _, _ in FILES.values())
 
 
 def read_fashion_mnist(root: str | os.PathLike | None = None,
                        download: bool = True) -> dict[str, torch.Tensor]:
     """找到并读入 Fashion-MNIST 的四个文件，返回 CPU 上的 uint8 图像与 int64 标签。
 
-    依次查找：``root``（没给时用环境变量 ``CNNLIB_DATA``）、Debian 软件包
-    ``dataset-fashion-mnist`` 的 ``/usr/share/datasets/fashion-mnist/``、torchvision 的下载目录；
-    都不可用且 ``download=True`` 时用 torchvision 下载。每个文件都校验解压后的大小与 MD5。
+    给了位置（参数 ``root``，或者环境变量 ``CNNLIB_DATA``）时只用那里：目录不存在或缺文件就报错，
+    不会悄悄换用别处的数据。没给位置时依次查找 Debian 软件包 ``dataset-fashion-mnist`` 的
+    ``/usr/share/datasets/fashion-mnist/`` 与 ``~/.cache/cnnlib``；都不可用且 ``download=True`` 时
+    用 torchvision 下载到 ``~/.cache/cnnlib``。每个文件都校验解压后的大小与 MD5。
 
     Raises:
-        DataNotFoundError: 所有位置都不可用。消息列出每个位置的问题和获取数据的办法。
+        DataNotFoundError: 找不到可用的数据。消息列出每个位置的问题和获取数据的办法。
     """
     explicit = root if root is not None else os.environ.get("CNNLIB_DATA") or None
-    places = [Path(explicit)] if explicit else []
-    places += [DEBIAN_DIR, default_download_dir()]
+    if explicit is not None:
+        given = "参数 root（命令行的 --data）" if root is not None else "环境变量 CNNLIB_DATA"
+        place = Path(explicit).expanduser().resolve()
+        if str(place) in _CACHE:
+            return _CACHE[str(place)]
+        found, problems = _try_dir(place)
+        if found is None:
+            raise DataNotFoundError(
+                f"{given} 指定的数据目录 {place} 不可用：\n  - " + "\n  - ".join(problems) +
+                f"\n请把四个文件 {_FILE_NAMES} 放进这个目录，或改正路径；"
+                f"不给{given}时，cnnlib 会自动查找（需要时下载）。", [place], problems)
+        _CACHE[str(place)] = _parse(found)
+        return _CACHE[str(place)]
     problems: list[str] = []
-    for place in dict.fromkeys(p.expanduser().resolve() for p in places):
-        key = str(place)
-        if key in _CACHE:
-            return _CACHE[key]
+    for place in (DEBIAN_DIR, DOWNLOAD_DIR):
+        if str(place) in _CACHE:
+            return _CACHE[str(place)]
         found, why = _try_dir(place)
         if found is not None:
-            _CACHE[key] = _parse(found)
-            return _CACHE[key]
+            _CACHE[str(place)] = _parse(found)
+            return _CACHE[str(place)]
         problems += why
-    target = Path(explicit).expanduser() if explicit else default_download_dir()
     if download:
         try:
             import torchvision  # 只在真正需要下载时才导入，让 import cnnlib 保持轻快
             for train in (True, False):
-                torchvision.datasets.FashionMNIST(str(target), train=train, download=True)
+                torchvision.datasets.FashionMNIST(str(DOWNLOAD_DIR), train=train, download=True)
         except Exception as e:  # 网络错误、证书错误、磁盘已满……都归到下面的统一报错里
-            problems.append(f"用 torchvision 下载到 {target} 失败：{type(e).__name__}: {e}")
+            problems.append(f"用 torchvision 下载到 {DOWNLOAD_DIR} 失败：{type(e).__name__}: {e}")
         else:
-            found, why = _try_dir(target.resolve())
+            found, why = _try_dir(DOWNLOAD_DIR)
             if found is not None:
-                _CACHE[str(target.resolve())] = _parse(found)
-                return _CACHE[str(target.resolve())]
+                _CACHE[str(DOWNLOAD_DIR)] = _parse(found)
+                return _CACHE[str(DOWNLOAD_DIR)]
             problems += why
     else:
         problems.append("未尝试下载（download=False）")
-    names = "、".join(f"{stem}.gz" for stem, _, _ in FILES.values())
     raise DataNotFoundError(
         "找不到可用的 Fashion-MNIST 数据。查找过的位置：\n  - " + "\n  - ".join(problems) +
         "\n获取数据的办法（任选其一）：\n"
         "  1. Debian/Ubuntu：sudo apt-get install dataset-fashion-mnist\n"
-        "  2. 联网后重新运行，并保持 download=True（由 torchvision 下载到 "
-        f"{target}）\n"
-        f"  3. 手动下载四个文件 {names}（官方仓库 github.com/zalandoresearch/fashion-mnist），"
-        "放进一个目录，再设置环境变量 CNNLIB_DATA=该目录，或调用时传 root=该目录。")
+        f"  2. 联网后重新运行，并保持 download=True（由 torchvision 下载到 {DOWNLOAD_DIR}）\n"
+        f"  3. 手动下载四个文件 {_FILE_NAMES}（官方仓库 github.com/zalandoresearch/fashion-mnist），"
+        "放进一个目录，再设置环境变量 CNNLIB_DATA=该目录，或调用时传 root=该目录。",
+        [DEBIAN_DIR, DOWNLOAD_DIR], problems)
 
 
 def balanced_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
@@ -201,6 +212,10 @@ class FashionMNISTIter:
     def resolution(self) -> int:
         return self.resize or self.images.shape[-1]
 
+    @property
+    def in_channels(self) -> int:
+        return self.images.shape[1]
+
     def __len__(self) -> int:
         return -(-self.num_examples // self.batch_size)
 
@@ -209,13 +224,15 @@ class FashionMNISTIter:
         self.epoch = epoch
 
     def shard(self, rank: int, world_size: int) -> "FashionMNISTIter":
-        """分布式数据并行：本进程只取第 ``rank`` 份（每 ``world_size`` 个样本取一个）。
+        """分布式数据并行：返回只取第 ``rank`` 份（每 ``world_size`` 个样本取一个）的新迭代器。
 
-        ``batch_size`` 应是每个进程的批量大小。所有进程用同一个种子打乱，所以各份互不重叠；
-        除不尽的几个样本被舍去，使每个进程的批数相同（否则进程间的同步会互相等待）。
+        新迭代器与本迭代器共享图像张量，本迭代器不变。``batch_size`` 应是每个进程的批量大小。
+        所有进程用同一个种子打乱，所以各份互不重叠；除不尽的几个样本被舍去，
+        使每个进程的批数相同（否则进程间的同步会互相等待）。
         """
-        self.rank, self.world_size = rank, world_size
-        return self
+        part = copy.copy(self)
+        part.rank, part.world_size = rank, world_size
+        return part
 
     def __iter__(self):
         n = len(self.labels)

@@ -17,24 +17,11 @@ import os
 from dataclasses import dataclass
 
 from cnnlib.device import try_gpu
+from cnnlib.models import model_spec
 
 FULL_TRAIN, FULL_TEST = 60_000, 10_000
 PROFILE_NAMES = ("full", "cpu", "smoke")
 
-# cpu 配置下每个模型的（训练样本数, 测试样本数, 轮数）。按在 2 核 CPU（float32、
-# channels_last）上实测的训练速度选取，使训练与评估合计不超过约 6 分钟：AlexNet 约 42 张/秒
-# （benchmarks/results/alexnet-cpu.txt），其余按同一台机器上训练步的相对速度估计——
-# VGG-11 约为 AlexNet 的 0.75 倍，NiN 1.3 倍，GoogLeNet 3.5 倍，ResNet-18 2 倍，
-# DenseNet 2.3 倍，LeNet-BN 约 250 倍（所以它用全部数据）。
-CPU_SIZES: dict[str, tuple[int, int, int]] = {
-    "alexnet": (4_000, 500, 3),
-    "vgg11": (2_800, 500, 3),
-    "nin": (5_000, 500, 3),
-    "googlenet": (10_000, 1_000, 3),
-    "lenet_bn": (FULL_TRAIN, FULL_TEST, 10),
-    "resnet18": (6_000, 1_000, 3),
-    "densenet": (6_400, 1_000, 3),
-}
 SMOKE_SIZE = (256, 128, 1)
 
 
@@ -63,7 +50,8 @@ def default_profile_name() -> str:
 def cpu_fraction() -> float:
     """环境变量 ``CNNLIB_CPU_FRACTION``（0 到 1，默认 1）：在较慢的 CPU 上按比例缩小 cpu 配置的数据量。
 
-    ``CPU_SIZES`` 是按一台带 AVX-512 的 2 核 CPU 选的；只有 AVX2 的 CPU 上同样的数据量要慢三四倍。
+    cpu 配置的数据量（:data:`cnnlib.SPECS` 的 ``cpu``）是按一台带 AVX-512 的 2 核 CPU 选的，
+    只有 AVX2 的 CPU 上同样的数据量要慢几倍（测量见 ``benchmarks/results/cpu-sizes.md``）。
     轮数不变；训练输出的配置行写明实际用了多少张。
     """
     raw = os.environ.get("CNNLIB_CPU_FRACTION", "").strip()
@@ -79,25 +67,25 @@ def cpu_fraction() -> float:
     return value
 
 
-def get_profile(model: str, num_epochs: int = 10, name: str | None = None) -> RunProfile:
+def get_profile(model: str, num_epochs: int | None = None, name: str | None = None) -> RunProfile:
     """返回 ``model`` 在运行配置 ``name`` 下的数据量与轮数。
 
     Args:
-        model: 模型名，``CPU_SIZES`` 中的一个，例如 ``"alexnet"``。
-        num_epochs: 书中的轮数（``full`` 配置使用它）。
+        model: 登记表 :data:`cnnlib.SPECS` 中的模型名，例如 ``"alexnet"``。
+        num_epochs: 书中的轮数（``full`` 配置使用它）；None 时用登记表中的值。
         name: ``"full"``、``"cpu"`` 或 ``"smoke"``；None 时见 :func:`default_profile_name`。
     """
+    spec = model_spec(model)
     name = name or default_profile_name()
     if name not in PROFILE_NAMES:
         raise ValueError(f"运行配置 {name!r} 不存在：请用 {'、'.join(PROFILE_NAMES)} 之一"
                          "（检查参数 name 或环境变量 CNNLIB_PROFILE）。")
-    if model not in CPU_SIZES:
-        raise ValueError(f"模型名 {model!r} 没有运行配置：可用的有 {'、'.join(CPU_SIZES)}。")
+    num_epochs = spec.num_epochs if num_epochs is None else num_epochs
     if name == "full":
         return RunProfile(name, model, FULL_TRAIN, FULL_TEST, num_epochs)
-    num_train, num_test, epochs = CPU_SIZES[model] if name == "cpu" else SMOKE_SIZE
-    if name == "cpu":
-        fraction = cpu_fraction()
-        num_train = max(SMOKE_SIZE[0], round(num_train * fraction))
-        num_test = max(SMOKE_SIZE[1], round(num_test * fraction))
-    return RunProfile(name, model, num_train, num_test, min(epochs, num_epochs))
+    if name == "smoke":
+        return RunProfile(name, model, *SMOKE_SIZE[:2], min(SMOKE_SIZE[2], num_epochs))
+    fraction = cpu_fraction()
+    return RunProfile(name, model, max(SMOKE_SIZE[0], round(spec.cpu.num_train * fraction)),
+                      max(SMOKE_SIZE[1], round(spec.cpu.num_test * fraction)),
+                      min(spec.cpu.num_epochs, num_epochs))

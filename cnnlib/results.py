@@ -7,20 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlib.inspect import count_flops, count_parameters
-
-# 教学大纲 README 中“相同设置、其他 GPU”的 10 轮测试准确率。
-# notes：笔记作者的一次运行（GPU 型号不明，examples/sec 只计训练步）；d2l：《动手学深度学习》中文版 PyTorch 笔记本。
-REPORTED: dict[str, dict[str, float | str]] = {
-    "alexnet": {"notes": 0.880, "notes_speed": 407.4, "d2l": 0.883},
-    "vgg11": {"notes": 0.917, "notes_speed": 333.2, "d2l": 0.920},
-    "nin": {"notes": 0.885, "notes_speed": 385.2, "d2l": 0.790},
-    "googlenet": {"notes": 0.864, "notes_speed": 601.7, "d2l": 0.886},
-    "lenet_bn": {"notes": 0.842, "notes_speed": 21184.6, "d2l": "0.807（从零实现）/ 0.708（nn.BatchNorm）"},
-    "resnet18": {"notes": 0.906, "notes_speed": 828.8, "d2l": 0.893},
-    "densenet": {"notes": 0.909, "notes_speed": 820.2, "d2l": 0.885},
-}
-
+from cnnlib.models import model_spec
+from cnnlib.summary import count_flops, count_parameters
 
 def result_record(model: str, net: nn.Module, history, resolution: int, **settings) -> dict:
     """一次训练的结果：模型、参数量、前向 FLOPs、准确率、吞吐量、设备、运行配置与逐轮记录。"""
@@ -74,11 +62,9 @@ def load_results(directory: str | Path = "results") -> list[dict]:
 
 
 def compare_with_reported(model: str, history) -> str:
-    """本次运行与大纲中报告的结果并排，返回 Markdown 表格。"""
-    if model not in REPORTED:
-        raise ValueError(f"没有 {model!r} 的报告结果：可用的有 {'、'.join(REPORTED)}。")
-    r = REPORTED[model]
-    d2l = r["d2l"] if isinstance(r["d2l"], str) else f"{r['d2l']:.3f}"
+    """本次运行与别人报告的结果（登记表的 ``reported``）并排，返回 Markdown 表格。"""
+    r = model_spec(model).reported
+    d2l = r.d2l if isinstance(r.d2l, str) else f"{r.d2l:.3f}"
     return "\n".join([
         "| 来源 | 设备 | 数据与轮数 | 测试准确率 | examples/sec |",
         "|---|---|---|---:|---:|",
@@ -86,7 +72,7 @@ def compare_with_reported(model: str, history) -> str:
         f"{history.device}，{history.precision or 'fp32'} | "
         f"训练 {history.num_train:,}/{history.total_train:,} 张 × {history.epochs} 轮 | "
         f"{history.test_acc[-1]:.3f} | {history.overall_examples_per_sec:.1f}（总墙钟时间） |",
-        f"| 教学笔记 | 未知型号的 GPU | 全部数据 × 10 轮 | {r['notes']:.3f} | {r['notes_speed']}（只计训练步） |",
+        f"| 教学笔记 | 未知型号的 GPU | 全部数据 × 10 轮 | {r.notes:.3f} | {r.notes_speed}（只计训练步） |",
         f"| 《动手学深度学习》中文版 | 其他 GPU | 全部数据 × 10 轮 | {d2l} | — |",
     ])
 

@@ -1,4 +1,14 @@
-"""第 7 章的七个网络，每节一个模块：alexnet、vgg、nin、googlenet、batchnorm、resnet、densenet。"""
+"""第 7 章的七个网络（每节一个模块），以及本书唯一的模型登记表 :data:`SPECS`。
+
+登记表记下每个模型在书中怎样训练（分辨率、学习率、批量、轮数）、cpu 配置的数据量和别人报告的结果。
+命令行、运行配置、结果文件、对比页、测速脚本、测试与笔记本都从这里读，不另抄一份。
+加一个模型（例如 ResNet-34 作为练习）= 写它的模块，再在 ``SPECS`` 里加一项。
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
 
 from cnnlib.models.alexnet import alexnet
 from cnnlib.models.batchnorm import BatchNorm, batch_norm, lenet_bn
@@ -8,7 +18,85 @@ from cnnlib.models.nin import nin, nin_block
 from cnnlib.models.resnet import Residual, conv_stack, plain_block, resnet18, resnet_block
 from cnnlib.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 
+
+@dataclass(frozen=True)
+class CpuSizes:
+    """cpu 配置下的训练样本数、测试样本数与轮数（见 :mod:`cnnlib.profiles`）。"""
+    num_train: int
+    num_test: int
+    num_epochs: int
+
+
+@dataclass(frozen=True)
+class Reported:
+    """别人在其他 GPU 上、同样设定、全部数据训练 10 轮后的测试准确率。
+
+    ``notes``：教学大纲作者的一次运行（GPU 型号不明），``notes_speed`` 是它的 examples/sec（只计训练步）；
+    ``d2l``：《动手学深度学习》中文版 PyTorch 笔记本的输出（数字，或几种实现并列时的一段文字）。
+    """
+    notes: float
+    notes_speed: float
+    d2l: float | str
+    source: str = "教学大纲 README 的结果表；d2l-zh 2.0 PyTorch 版第 7 章各节的训练输出"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """一个模型在书中的全部设定。"""
+    name: str           # 结果文件、命令行用的名字，例如 "resnet18"
+    title: str          # 显示名，例如 "ResNet-18"
+    section: str        # 章节号，例如 "7.6"
+    notebook: str       # notebooks/ 下的文件名（不带 .ipynb）
+    factory: Callable[..., nn.Module]
+    resolution: int     # 训练时的输入分辨率（28 表示不缩放）
+    lr: float
+    batch_size: int
+    cpu: CpuSizes
+    reported: Reported
+    params: int         # 可训练参数个数，按层公式手算（tests/test_models.py 与 count_parameters 核对）
+    num_epochs: int = 10
+
+    @property
+    def resize(self) -> int | None:
+        """传给 :func:`cnnlib.load_fashion_mnist` 的 ``resize``：28 时为 None（不缩放）。"""
+        return None if self.resolution == 28 else self.resolution
+
+    def __str__(self) -> str:
+        return (f"{self.section} {self.title} 的书中设定：输入 {self.resolution}×{self.resolution}，"
+                f"学习率 {self.lr:g}，批量 {self.batch_size}，{self.num_epochs} 轮")
+
+
+# cpu 配置的数据量按 2 核 CPU 上实测的训练速度选取，使每本笔记本训练与评估合计约 6 分钟以内
+# （测量见 benchmarks/results/cpu-sizes.md）；LeNet-BN 快两个数量级，所以用全部数据。
+SPECS: dict[str, ModelSpec] = {s.name: s for s in (
+    ModelSpec("alexnet", "AlexNet", "7.1", "alexnet", alexnet, 224, 0.01, 128,
+              CpuSizes(4_000, 500, 3), Reported(0.880, 407.4, 0.883), params=46_764_746),
+    ModelSpec("vgg11", "VGG-11", "7.2", "vgg", vgg11, 224, 0.05, 128,
+              CpuSizes(2_800, 500, 3), Reported(0.917, 333.2, 0.920), params=43_093_322),
+    ModelSpec("nin", "NiN", "7.3", "nin", nin, 224, 0.1, 128,
+              CpuSizes(5_000, 500, 3), Reported(0.885, 385.2, 0.790), params=1_992_166),
+    ModelSpec("googlenet", "GoogLeNet", "7.4", "googlenet", googlenet, 96, 0.1, 128,
+              CpuSizes(10_000, 1_000, 3), Reported(0.864, 601.7, 0.886), params=5_977_530),
+    ModelSpec("lenet_bn", "LeNet-BN", "7.5", "batch-norm", lenet_bn, 28, 1.0, 256,
+              CpuSizes(60_000, 10_000, 10),
+              Reported(0.842, 21184.6, "0.807（从零实现）/ 0.708（nn.BatchNorm）"), params=44_878),
+    ModelSpec("resnet18", "ResNet-18", "7.6", "resnet", resnet18, 96, 0.05, 256,
+              CpuSizes(6_000, 1_000, 3), Reported(0.906, 828.8, 0.893), params=11_178_378),
+    ModelSpec("densenet", "DenseNet", "7.7", "densenet", densenet, 96, 0.1, 256,
+              CpuSizes(6_400, 1_000, 3), Reported(0.909, 820.2, 0.885), params=758_226),
+)}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """登记表中 ``name`` 的设定；名字不对时给出可用的名字。"""
+    if name not in SPECS:
+        raise ValueError(f"没有名为 {name!r} 的模型：可用的有 {'、'.join(SPECS)}。"
+                         "要加新模型，请在 cnnlib/models/__init__.py 的 SPECS 里登记。")
+    return SPECS[name]
+
+
 __all__ = [
+    "SPECS", "ModelSpec", "CpuSizes", "Reported", "model_spec",
     "alexnet",
     "vgg_block", "vgg", "vgg11", "VGG11_ARCH",
     "nin_block", "nin",

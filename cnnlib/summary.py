@@ -1,7 +1,10 @@
 """查看网络：逐层输出形状、参数量、前向 FLOPs，以及在笔记本中显示 cnnlib 的源代码。"""
 
+import ast
 import contextlib
-import inspect as _inspect
+import inspect
+import textwrap
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,31 +27,36 @@ def _probe(net: nn.Module, in_channels: int, resolution: int) -> torch.Tensor:
     return torch.zeros(1, in_channels, resolution, resolution, device=device)
 
 
-def trace_shapes(net: nn.Sequential, resolution: int,
-                 in_channels: int = 1) -> list[tuple[str, tuple[int, ...]]]:
+class LayerShape(NamedTuple):
+    """:func:`layer_shapes` 的一行：层名（形如 ``"3 Conv2d"``）与该层的输出形状。"""
+    name: str
+    shape: tuple[int, ...]
+
+
+def layer_shapes(net: nn.Sequential, resolution: int, in_channels: int = 1) -> list[LayerShape]:
     """让一个 ``1 × in_channels × resolution × resolution`` 的输入逐层穿过 ``net``，返回每层的输出形状。
 
     在预测模式下运行（批量规范化用移动统计量，批量为 1 也可以），结束后恢复原来的模式。
 
     Returns:
-        ``[(层名, 输出形状), ...]``，层名形如 ``"3 Conv2d"``。
+        每个顶层一行 :class:`LayerShape`（``name``、``shape``），可以当作 ``(层名, 形状)`` 拆开。
     """
     X = _probe(net, in_channels, resolution)
     rows = []
     with eval_mode(net), torch.no_grad():
         for i, layer in enumerate(net):
             X = layer(X)
-            rows.append((f"{i} {type(layer).__name__}", tuple(X.shape)))
+            rows.append(LayerShape(f"{i} {type(layer).__name__}", tuple(X.shape)))
     return rows
 
 
-def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1) -> None:
-    """逐层打印输出形状与参数量（见 :func:`trace_shapes`）。
+def print_shapes(net: nn.Sequential, resolution: int, in_channels: int = 1) -> None:
+    """逐层打印输出形状与参数量（返回同样内容的是 :func:`layer_shapes`）。
 
     同时打印参数量，是因为只看形状看不出不改变形状的改动（例如换了卷积核大小、
     多加了一个残差块）。不返回值，所以笔记本里不会多出一行列表。
     """
-    rows = trace_shapes(net, resolution, in_channels)
+    rows = layer_shapes(net, resolution, in_channels)
     params = [count_parameters(layer) for layer in net]
     width = max(len(name) for name, _ in rows)
     shape_width = max(len(str(shape)) for _, shape in rows)
@@ -56,6 +64,27 @@ def shape_trace(net: nn.Sequential, resolution: int, in_channels: int = 1) -> No
     for (name, shape), p in zip(rows, params):
         print(f"{name:<{width}}  输出形状 {str(shape):<{shape_width}}  参数 {p:,}")
     print(f"参数合计 {sum(params):,}")
+
+
+def check_input_resolution(net: nn.Module, in_channels: int, resolution: int,
+                           device: torch.device) -> None:
+    """训练前用一个小输入试跑一次；模型接受不了这个分辨率时给出清楚的错误。"""
+    def works(r: int) -> bool:
+        try:
+            net(torch.zeros(2, in_channels, r, r, device=device))
+            return True
+        except RuntimeError:
+            return False
+
+    with eval_mode(net), torch.no_grad():
+        if works(resolution):
+            return
+        candidates = (28, 32, 64, 96, 112, 128, 160, 192, 224, 256)
+        ok = [r for r in candidates if works(r)]
+    hint = (f"这个模型可以接受的分辨率有：{'、'.join(f'{r}×{r}' for r in ok)}。"
+            if ok else "在常见分辨率中没有找到它能接受的。")
+    raise ValueError(f"输入分辨率 {resolution}×{resolution} 不适合这个模型：前向计算出错。{hint}"
+                     f"请用 load_fashion_mnist(batch_size, resize=...) 选择合适的分辨率后再训练。")
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -94,12 +123,18 @@ def layer_table(net: nn.Sequential, resolution: int, in_channels: int = 1) -> st
     return "\n".join(lines)
 
 
-def show_source(obj):
+def show_source(obj, docstring: bool = True):
     """显示 cnnlib 中某个函数或类的源代码（带语法高亮，在静态网站上同样可见）。
 
+    ``docstring=False`` 时去掉文档字符串，只看代码（例如 ``show_source(cnnlib.train, docstring=False)``）。
     在 Jupyter 中返回 ``IPython.display.Code``；在普通脚本中返回源代码字符串。
     """
-    source = _inspect.getsource(obj)
+    source = inspect.getsource(obj)
+    if not docstring:
+        body = ast.parse(textwrap.dedent(source)).body[0].body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            lines = source.splitlines(keepends=True)
+            source = "".join(lines[:body[0].lineno - 1] + lines[body[0].end_lineno:])
     try:
         from IPython.display import Code
     except ImportError:
