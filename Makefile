@@ -17,7 +17,7 @@ APT_PACKAGES := dataset-fashion-mnist fonts-noto-cjk chromium
 # 复制到 _build/vendor/mathjax，Sphinx 再把它拷进 _build/html/_static/mathjax（见 _config.yml）
 MATHJAX := _build/vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: setup system book figures test execute full-run device-data clean
+.PHONY: setup system book pdf figures wheel test execute full-run device-data clean
 
 setup: system $(STAMP)
 
@@ -41,7 +41,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # ---- 网站 ----
-# 先从 notebooks/results/ 生成模型对比页，再用存储的笔记本输出构建（不执行笔记本），警告即失败
+# 先从 notebooks/results/ 与 cnnlib/published/ 生成模型对比页，再用存储的笔记本输出构建（不执行笔记本），警告即失败
 book: setup $(MATHJAX)
 	$(BIN)/python book/make_comparison.py
 	$(BIN)/jupyter-book build . -W --keep-going
@@ -52,17 +52,36 @@ $(MATHJAX): package.json package-lock.json
 	mkdir -p $(dir $(MATHJAX))
 	cp -R node_modules/mathjax/es5/. $(dir $(MATHJAX))
 
-# 重画 book/figures/ 下的架构示意图（生成的 SVG 与脚本一起提交）
+# 重画 book/figures/ 下的架构示意图（由 cnnlib/diagrams.py 画；生成的 SVG 与脚本一起提交）
 figures: setup
 	$(BIN)/python book/diagrams.py
 
+# cnnlib 的 wheel（含 cnnlib/published/ 的结果）：pip install _build/wheel/cnnlib-*.whl。
+# tests/test_alone.py 用它在一个全新的 venv 里单独执行每本笔记本。先删掉 setuptools 的 build/，免得旧文件混进 wheel
+wheel: setup
+	rm -rf build _build/wheel
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w _build/wheel .
+
+# ---- PDF ----
+# 把构建好的网站逐页打印成 _build/pdf/modern-cnn-zh.pdf（无头 Chromium，见 book/make_pdf.py），并复制到
+# _build/html/ 供网站的“下载 PDF”链接。网站按需增量构建；打印的网页、图片与脚本都没变时沿用上次的 PDF。
+pdf: book
+	$(BIN)/python book/make_pdf.py
+
 # ---- 测试 ----
-# 一次 pytest：tests/ 下的单元测试与浏览器测试（检查构建好的网站，所以先构建它），
-# 以及 nbval 以 smoke 配置执行全部笔记本——带 nbval-check-output 标签的形状单元严格比对，
-# 其余单元只要求运行不出错（--nbval-lax）。
-test: setup book
-	CNNLIB_PROFILE=smoke CNNLIB_PROGRESS=0 $(BIN)/python -m pytest tests $(NOTEBOOKS) \
-	  --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg
+# 一次 pytest：tests/ 下的单元测试、浏览器测试与 PDF 的测试（检查构建好的网站与 PDF，所以先构建它们），
+# 以及 tests/test_alone.py：每本笔记本单独放进一个空目录，用 wheel 装的 cnnlib 由 nbval 以 smoke 配置执行——
+# 带 nbval-check-output 标签的单元（形状、示意图、完整结果）与存储的输出严格比对，其余单元只要求运行不出错。
+test: setup book pdf wheel
+	CNNLIB_PROFILE=smoke CNNLIB_PROGRESS=0 $(BIN)/python -m pytest tests
+
+# 单元测试（make test 的快速子集，2 核 CPU 上一分钟以内）：不含标记为 slow 的测试（训练超过几秒、
+# 启动 torchrun、单独执行笔记本）、检查构建产物的 tests/test_site.py 与 tests/test_pdf.py，以及笔记本。
+# 改代码时先跑它；make test 仍运行全部。
+.PHONY: test-fast
+test-fast: setup
+	CNNLIB_PROFILE=smoke CNNLIB_PROGRESS=0 $(BIN)/python -m pytest tests -m "not slow" \
+	  --ignore=tests/test_site.py --ignore=tests/test_pdf.py
 
 # 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full
 execute: setup
@@ -70,7 +89,7 @@ execute: setup
 	  --inplace --ExecutePreprocessor.timeout=3600 $(NOTEBOOKS)
 
 # ---- 书中的完整设定（GPU）----
-# 七个网络的 full 配置、GPU 上的测速与初始化对照；结果写进 notebooks/results/ 与 benchmarks/results/。
+# 七个网络的 full 配置、GPU 上的测速与初始化对照；结果写进 cnnlib/published/ 与 benchmarks/results/。
 # 只需要装了 torch 的 python3（不建 .venv、不联网），所以也能在没有网络的 GPU 机器上运行。
 full-run:
 	$(PYTHON) benchmarks/full_run.py $(FULL_RUN_ARGS)

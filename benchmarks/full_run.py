@@ -4,11 +4,12 @@
 
 1. 用 ``full`` 配置训练七个网络：全部 60,000/10,000 张、10 轮、每节笔记本自己的分辨率、
    批量与学习率（登记表 ``cnnlib.SPECS``），走与笔记本相同的 ``load_fashion_mnist`` + ``train``。
-   结果写进 ``notebooks/results/<模型>-full.json``；AlexNet 另存第一层卷积核与一张测试图像的
-   特征图（``alexnet-full-features.pt``，7.1 节用）。
-2. ``benchmarks/bench_loop.py``：AlexNet@224 与 ResNet-18@96 的 cnnlib 循环对大纲循环。
+   结果写进随 cnnlib 发布的目录 ``cnnlib/published/<模型>-full.json``（笔记本单独打开时也能读到）；
+   AlexNet 另存第一层卷积核与一张测试图像的特征图（``alexnet-full-features.pt``，7.1 节用）。
+2. ``benchmarks/bench_loop.py``：AlexNet@224 与 ResNet-18@96 的 cnnlib 循环对大纲循环，写进
+   ``benchmarks/results/``；7.1 节展示的 AlexNet 测速结果另复制一份到 ``cnnlib/published/speed/``。
 3. 初始化对照（7.3 节用）：NiN 与 AlexNet 用 He 初始化在同样的数据顺序上训练第 1 轮，
-   与第 1 步里 Xavier 初始化的第 1 轮逐段比较，写进 ``notebooks/results/experiments/init-full.json``。
+   与第 1 步里 Xavier 初始化的第 1 轮逐段比较，写进 ``cnnlib/published/experiments/init-full.json``。
 
 已经完整的结果会跳过，所以同一条命令可以再运行一次，把上次没做完的做完；同一台机器上
 检查点（``checkpoints/``）还在时，半途的模型从上一轮结束处继续。
@@ -43,6 +44,7 @@ from cnnlib.__main__ import train_book_model  # noqa: E402
 
 MODELS = tuple(cnnlib.SPECS)
 BENCH_MODELS = ("alexnet", "resnet18")
+SHOWN_SPEEDS = ("alexnet",)  # 笔记本展示的测速结果（cnnlib/published/speed/）
 INIT_MODELS = ("nin", "alexnet")
 SEED = 0
 READOUTS = 20          # 每轮读数 20 次：初始化对照要看第 1 轮里损失怎样下降
@@ -91,7 +93,7 @@ def alexnet_features(net, device) -> dict:
     X = torch.nn.functional.interpolate(image.float().div(255), size=(224, 224), mode="bilinear",
                                         align_corners=False).to(device)
     layers = {}
-    for layer, act in cnnlib.inspect.conv_activations(net, X):
+    for layer, act in cnnlib.conv_activations(net, X):
         act = act[0]
         top = act.mean(dim=(1, 2)).argsort(descending=True)[:FEATURE_CHANNELS].sort().values
         layers[layer] = {"channels": top, "maps": act[top].half(), "num_channels": act.shape[0]}
@@ -154,7 +156,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=("full", "smoke"), default="full",
                         help="full：书中的完整设定；smoke：几百张图像、1 轮的演练")
     parser.add_argument("--data", type=Path, default=None, help="Fashion-MNIST 的四个 .gz 所在目录")
-    parser.add_argument("--results-dir", type=Path, default=ROOT / "notebooks" / "results")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "cnnlib" / "published",
+                        help="完整结果、特征图与初始化对照写到这里（默认是随 cnnlib 发布的目录）")
     parser.add_argument("--bench-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "checkpoints")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
@@ -216,6 +219,11 @@ def main(argv=None) -> int:
         log(buf.getvalue().rstrip())
         run.wrote(txt)
         run.wrote(js)
+        if name in SHOWN_SPEEDS and tag == "gpu":  # 7.1 节展示的测速结果随 cnnlib 发布
+            shown = args.results_dir / "speed" / js.name
+            shown.parent.mkdir(parents=True, exist_ok=True)
+            shown.write_bytes(js.read_bytes())
+            run.wrote(shown)
 
     def init_comparison() -> None:
         path = args.results_dir / "experiments" / f"init-{p}.json"

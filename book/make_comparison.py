@@ -2,10 +2,10 @@
 
 用法（在仓库根目录；``make book`` 在构建网站之前运行它）::
 
-    python book/make_comparison.py [--results notebooks/results]
+    python book/make_comparison.py [--results notebooks/results] [--published cnnlib/published]
 
-页面上的每个数字都来自 ``notebooks/results/<模型>-<运行配置>.json``（由 :func:`cnnlib.save_result`
-写出）或 cnnlib 本身，不手抄。同一个模型有多个结果时取 full，其次 cpu；smoke 只检查笔记本能否运行，
+页面上的每个数字都来自笔记本写出的 ``notebooks/results/<模型>-<运行配置>.json``（由 :func:`cnnlib.save_result`
+写出）、随 cnnlib 发布的完整结果 ``cnnlib/published/<模型>-full.json`` 或 cnnlib 本身，不手抄。同一个模型有多个结果时取 full，其次 cpu；smoke 只检查笔记本能否运行，
 数字没有意义，不用。还没有结果的模型，页面如实写“还没有结果”。
 """
 
@@ -18,6 +18,8 @@ import cnnlib
 from cnnlib.profiles import FULL_TEST, FULL_TRAIN, SMOKE_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "notebooks" / "results"   # 笔记本执行时写出的结果（cpu、smoke 配置）
+PUBLISHED = ROOT / "cnnlib" / "published"  # GPU 上完整设定的结果，随 cnnlib 发布
 PAGE = ROOT / "book" / "comparison.md"
 FIGURE = ROOT / "book" / "figures" / "comparison.svg"
 
@@ -152,18 +154,19 @@ def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str])
     out = [
         "# 模型对比",
         "",
-        "<!-- 本页由 book/make_comparison.py 从 notebooks/results/ 中的结果文件生成，不要手改。 -->",
+        "<!-- 本页由 book/make_comparison.py 从 notebooks/results/ 与 cnnlib/published/ 中的结果文件生成，不要手改。 -->",
         "",
         "本页把七个模型放在一起比较：参数量、一张图像前向计算的浮点运算数（FLOPs）、训练吞吐量和测试准确率。",
-        "表中的数字全部来自笔记本训练结束时用 `cnnlib.save_result` 写出的结果文件"
-        "（`notebooks/results/<模型>-<运行配置>.json`），由 `book/make_comparison.py` 在构建网站时生成，"
+        "表中的数字全部来自训练结束时用 `cnnlib.save_result` 写出的结果文件"
+        "（笔记本写出的 `notebooks/results/<模型>-<运行配置>.json`，以及 GPU 上完整设定的结果、随 cnnlib 发布的"
+        " `cnnlib/published/<模型>-full.json`），由 `book/make_comparison.py` 在构建网站时生成，"
         "没有手抄的数字。同一个模型有多个结果时取运行配置 full，其次 cpu；smoke 配置只用来检查笔记本能否运行，不进对比。",
         "",
     ]
     if not chosen:
         out += [
             ":::{note}",
-            "**还没有结果。** `notebooks/results/` 里还没有 full 或 cpu 运行配置的结果文件，所以下表暂时是空的，"
+            "**还没有结果。** `notebooks/results/` 与 `cnnlib/published/` 里还没有 full 或 cpu 运行配置的结果文件，所以下表暂时是空的，"
             "也没有散点图。执行笔记本（例如在 GPU 上运行 `make execute PROFILE=full`，"
             "或在 CPU 上运行 `make execute`）之后，重新构建网站，本页就会填上数字。",
             ":::",
@@ -224,11 +227,17 @@ def _display_path(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def generate(results: Path, page: Path = PAGE, figure: Path = FIGURE) -> dict[str, dict]:
-    """读 ``results`` 中的结果文件，写出对比页 ``page`` 与散点图 ``figure``，返回选中的结果。"""
-    records = cnnlib.load_results(results) if results.is_dir() else []
+def generate(results: Path, page: Path = PAGE, figure: Path = FIGURE,
+             published: Path | None = None) -> dict[str, dict]:
+    """读 ``results`` 与 ``published`` 中的结果文件，写出对比页 ``page`` 与散点图 ``figure``，返回选中的结果。"""
+    records, folder = [], {}  # folder：结果 -> 它所在的目录（页面上写明数据来源）
+    for directory in (results, published):
+        if directory is not None and directory.is_dir():
+            for record in cnnlib.load_results(directory):
+                records.append(record)
+                folder[id(record)] = directory
     chosen, skipped = pick_results(records)
-    sources = [_display_path(results / f"{r['model']}-{r['history']['profile']}.json")
+    sources = [_display_path(folder[id(r)] / f"{r['model']}-{r['history']['profile']}.json")
                for key, _, _ in MODELS if (r := chosen.get(key))]
     if chosen:
         draw_figure(chosen, figure)
@@ -242,9 +251,12 @@ def generate(results: Path, page: Path = PAGE, figure: Path = FIGURE) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=ROOT / "notebooks" / "results",
-                        help="结果文件目录（默认 notebooks/results）")
-    generate(parser.parse_args().results)
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="笔记本写出的结果文件目录（默认 notebooks/results）")
+    parser.add_argument("--published", type=Path, default=PUBLISHED,
+                        help="随 cnnlib 发布的完整结果目录（默认 cnnlib/published）")
+    args = parser.parse_args()
+    generate(args.results, published=args.published)
 
 
 if __name__ == "__main__":

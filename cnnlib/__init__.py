@@ -15,8 +15,10 @@ from cnnlib.monitor import TrainingDivergedError, accuracy
 from cnnlib.plot import (LivePlot, plot_history, show_feature_maps, show_filters, show_images,
                          use_cjk_font)
 from cnnlib.profiles import RunProfile, get_profile
-from cnnlib.results import (compare_with_reported, load_full_result, load_results, result_record,
-                            save_result, show_full_result, write_record)
+from cnnlib.diagrams import DIAGRAMS, diagram_svg, show_diagram
+from cnnlib.results import (compare_with_reported, load_full_result, load_published, load_results,
+                            published, result_record, save_result, seed_results, show_full_result,
+                            write_record)
 from cnnlib.speed import probe_cpu_bf16, resolve_speed_options
 from cnnlib.summary import (LayerShape, conv_activations, count_flops, count_parameters, layer_shapes,
                             layer_table, print_shapes, show_source)
@@ -30,7 +32,7 @@ __all__ = [
     "try_gpu", "device_name", "RunProfile", "get_profile",
     # 结果文件
     "save_result", "result_record", "write_record", "load_results", "compare_with_reported",
-    "load_full_result", "show_full_result",
+    "load_full_result", "show_full_result", "seed_results", "load_published", "published",
     # 训练
     "train", "History", "evaluate_accuracy", "accuracy", "xavier_init", "kaiming_init",
     "resolve_speed_options", "probe_cpu_bf16",
@@ -39,4 +41,5 @@ __all__ = [
     "print_shapes", "layer_shapes", "LayerShape", "layer_table", "count_parameters", "count_flops",
     "show_source", "conv_activations",
     "use_cjk_font", "LivePlot", "plot_history", "show_images", "show_filters", "show_feature_maps",
+    "show_diagram", "diagram_svg", "DIAGRAMS",
 ] + models.__all__  # 模型与登记表

@@ -1,7 +1,7 @@
 """分布式数据并行（DDP）：``torchrun`` 启动并已调用 ``init_process_group`` 时生效，单进程时什么也不做。
 
-:func:`cnnlib.train` 只通过 :class:`Distributed` 的四个方法接触分布式：给数据分片、包装网络、
-在进程间求和与取最大值。
+:func:`cnnlib.train` 只通过 :class:`Distributed` 的几个方法接触分布式：统一各进程的设置、给数据分片、
+包装网络、在进程间求和与取最大值。
 """
 
 import torch
@@ -30,6 +30,17 @@ class Distributed:
         if self.world_size == 1 or not hasattr(data, "shard"):
             return data
         return data.shard(self.rank, self.world_size)
+
+    def agree(self, value, device: torch.device):
+        """0 号进程的 ``value``（可 pickle 的对象），各进程相同。``device`` 是本进程训练用的设备。
+
+        例如 CPU 上按实测选的精度：两个进程同时实测，可能一个选 bf16、另一个选 float32。
+        """
+        if self.world_size == 1:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0, device=device)
+        return box[0]
 
     def wrap(self, net: nn.Module, device: torch.device) -> nn.Module:
         """DDP 在构造时把 0 号进程的参数广播给所有进程，反向时对梯度求平均。"""

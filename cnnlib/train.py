@@ -112,7 +112,9 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     """
     _check_arguments(num_epochs, lr)
     device = torch.device(device) if device is not None else try_gpu()
-    amp, channels_last = resolve_speed_options(device, amp, channels_last)
+    dist = Distributed()
+    # CPU 上 "auto" 由各进程各自实测决定，结果可能不同；分布式训练时都用 0 号进程的选择
+    amp, channels_last = dist.agree(resolve_speed_options(device, amp, channels_last), device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # 输入形状固定：让 cuDNN 为每层挑最快的算法
     net.to(device)
@@ -131,7 +133,6 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         net.apply(init)
     history = history or History(device=device_name(device), precision=amp or "fp32",
                                  profile=getattr(train_iter, "profile", None))
-    dist = Distributed()
     train_data, test_data = dist.shard(train_iter), dist.shard(test_iter)  # 分片的副本
     model = dist.wrap(net, device)
     if compile:

@@ -81,5 +81,6 @@ def test_clear_errors():
         cnnlib.BatchNorm(4, num_dims=3)
     with pytest.raises(ValueError, match="num_dims=4"):
         cnnlib.BatchNorm(4, num_dims=4)(torch.randn(2, 4))
-    with pytest.raises(ValueError, match="至少需要 2 个元素"):
+    with pytest.raises(ValueError, match=r"\(1, 4\)"):  # 每个通道只有 1 个元素，估计不了方差：消息写出形状
         cnnlib.BatchNorm(4, num_dims=2)(torch.randn(1, 4))
+    cnnlib.BatchNorm(4, num_dims=2).eval()(torch.randn(1, 4))  # 预测模式用移动统计量，批量为 1 也可以

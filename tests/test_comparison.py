@@ -1,4 +1,7 @@
-"""模型对比页的生成器（book/make_comparison.py）：数字只来自结果文件，full 优先于 cpu，smoke 不用。"""
+"""模型对比页的生成器（book/make_comparison.py）：数字只来自结果文件，full 优先于 cpu，smoke 不用。
+
+期望的表格行是手写的字面值：一个手搭的小网络（参数量与 FLOPs 手算）加一份编造的训练记录。
+"""
 
 import importlib.util
 from pathlib import Path
@@ -14,15 +17,19 @@ make_comparison = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_comparison)
 
 
-def _save(directory: Path, model: str, profile: str, test_acc: float) -> dict:
-    """用一个很小的网络和编造的训练记录写一个结果文件（只为测试生成器，不训练）。"""
+def _save(directory: Path, model: str, profile: str, test_acc: float) -> None:
+    """写一个结果文件（只为测试生成器，不训练）。
+
+    网络：3×3 卷积 1→4 通道，28×28 → 26×26，再接全连接 4·26·26 → 10。
+    参数 4·9 + 4 + 2704·10 + 10 = 27,090；FLOPs 2·(4·26·26·9) + 2·(2704·10) = 102,752。
+    记录：2 轮，每轮 300 张、3.0 秒，所以吞吐量是 600 / 6.0 = 100.0 examples/sec。
+    """
     net = nn.Sequential(nn.Conv2d(1, 4, kernel_size=3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
     history = cnnlib.History(train_loss=[0.9, 0.5], train_acc=[0.7, 0.8], test_acc=[0.6, test_acc],
                              examples_per_sec=[100.0, 100.0], epoch_time=[3.0, 3.0],
-                             device="cpu (2 threads)", profile=profile, num_train=300, num_test=100,
-                             total_train=60_000, total_test=10_000)
+                             device="cpu (2 threads)", precision="fp32", profile=profile,
+                             num_train=300, num_test=100, total_train=60_000, total_test=10_000)
     cnnlib.save_result(model, net, history, resolution=28, directory=directory)
-    return {"params": cnnlib.count_parameters(net)}
 
 
 @pytest.fixture
@@ -34,27 +41,36 @@ def test_without_results_the_page_says_so(tmp_path: Path, out) -> None:
     page, figure = out
     _save(tmp_path / "results", "alexnet", "smoke", 0.5)  # smoke 不算结果
     chosen = make_comparison.generate(tmp_path / "results", page, figure)
-    text = page.read_text(encoding="utf-8")
+    lines = page.read_text(encoding="utf-8").splitlines()
     assert chosen == {}
-    assert "还没有结果" in text and "{figure}" not in text
+    assert "| [AlexNet](../notebooks/alexnet.ipynb) | — | — | 还没有结果 |" in lines
+    assert "| [AlexNet](../notebooks/alexnet.ipynb) | 还没有结果 | — | — | — |" in lines
+    assert sum("还没有结果 |" in line for line in lines) == 2 * len(cnnlib.SPECS)  # 每个模型在两张表里各一行
+    assert not any(line.startswith("```{figure}") for line in lines)
     assert not figure.exists()
-    assert text.count("还没有结果 |") == 2 * len(make_comparison.MODELS)  # 规模表与训练结果表
 
 
 def test_full_is_preferred_over_cpu_and_numbers_come_from_the_files(tmp_path: Path, out) -> None:
     page, figure = out
     results = tmp_path / "results"
-    facts = _save(results, "alexnet", "cpu", 0.712)
+    _save(results, "alexnet", "cpu", 0.712)
     _save(results, "alexnet", "full", 0.883)
     _save(results, "resnet18", "cpu", 0.654)
     chosen = make_comparison.generate(results, page, figure)
-    text = page.read_text(encoding="utf-8")
+    lines = page.read_text(encoding="utf-8").splitlines()
 
-    assert chosen["alexnet"]["history"]["profile"] == "full"
-    assert "0.883" in text and "0.712" not in text and "0.654" in text
-    assert f"| {make_comparison._si(facts['params'])} |" in text
-    assert "cpu (2 threads)" in text
-    assert "full：训练 300/60,000 张 × 2 轮" in text
-    assert "以下模型还没有结果：VGG-11" in text
+    assert {k: r["history"]["profile"] for k, r in chosen.items()} == {"alexnet": "full", "resnet18": "cpu"}
+    # 规模表与训练结果表：手写的整行
+    assert "| [AlexNet](../notebooks/alexnet.ipynb) | 28×28 | 27.1 K | 102.8 K |" in lines
+    assert ("| [AlexNet](../notebooks/alexnet.ipynb) | 0.883 | 100.0 | cpu (2 threads)，fp32 | "
+            "full：训练 300/60,000 张 × 2 轮，测试 100/10,000 张 |") in lines
+    assert ("| [ResNet-18](../notebooks/resnet.ipynb) | 0.654 | 100.0 | cpu (2 threads)，fp32 | "
+            "cpu：训练 300/60,000 张 × 2 轮，测试 100/10,000 张 |") in lines
+    assert not any("0.712" in line for line in lines), "被 full 取代的 cpu 结果不应出现"
+    # 登记表里的报告值与 cpu 配置的数据量
+    assert "| AlexNet | 0.880 | 0.883 |" in lines
+    assert "| ResNet-18 | 60,000 / 10,000 张，书中的轮数 | 6,000 / 1,000 张，3 轮 | 256 / 128 张，1 轮 |" in lines
+    missing = [line for line in lines if "还没有结果：" in line]
+    assert len(missing) == 1 and "VGG-11" in missing[0] and "AlexNet" not in missing[0]
     assert figure.read_text(encoding="utf-8").lstrip().startswith("<?xml")
-    assert "figures/comparison.svg" in text
+    assert "```{figure} figures/comparison.svg" in lines

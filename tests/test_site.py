@@ -6,10 +6,11 @@
 - MathJax 排版了每个公式，可见文本里没有残留的 ``$$``、``\\frac`` 之类的 TeX 源码；
 - 中文是用 CJK 字体绘制的（CDP 的 ``CSS.getPlatformFontsForNode``）。
 每页的整页截图存到 _build/screenshots/，供人眼检查版式。另外检查中文搜索能找到对应的节，
-以及不需要浏览器的几件事：页面不从外部加载资源、MathJax 3 由网站自带、目录列出全部笔记本、
-Colab 与仓库按钮都来自 _config.yml 中唯一的仓库地址。
+在浏览器里点“报告本页的问题”（拦下去 GitHub 的请求，不联网），以及不需要浏览器的几件事：页面不从外部
+加载资源、MathJax 3 由网站自带、目录列出全部笔记本（来自 cnnlib.SPECS）、Colab 与 Kaggle 按钮、问题按钮、
+“报告本页的问题”与“下载 PDF”都来自 _config.yml 中唯一的仓库地址与 PDF 文件名（book/_ext/reader_links.py）。
 
-网站不存在时先运行 ``make book``。浏览器由 playwright 的 Python 接口驱动，
+网站不存在时跳过（先运行 ``make book``）；测试自己不构建网站。浏览器由 playwright 的 Python 接口驱动，
 用系统的 Chromium，不运行 ``playwright install``；找不到 Chromium 时跳过。
 """
 
@@ -20,16 +21,18 @@ import http.server
 import json
 import os
 import re
-import subprocess
 import threading
 import urllib.request
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.error import HTTPError
-from urllib.parse import unquote, urldefrag, urlsplit
+from urllib.parse import parse_qs, unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 import yaml
+
+from cnnlib import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -37,7 +40,15 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-NOTEBOOKS = ["alexnet", "vgg", "nin", "googlenet", "batch-norm", "resnet", "densenet"]
+# 笔记本来自 cnnlib 的模型登记表（cnnlib/models/__init__.py），不在这里另抄一份
+NOTEBOOKS = [spec.notebook.removesuffix(".ipynb") for spec in SPECS.values()]
+
+# _config.yml：唯一的仓库地址与分支、书在仓库里的目录、全书 PDF 的文件名
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+REPO = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"].get("branch", "main")
+BOOK_DIR = CONFIG["repository"].get("path_to_book", "").strip("/")
+PDF = CONFIG["sphinx"]["config"]["book_pdf"]
 
 # 公式没排版时留在页面上的 TeX 源码，以及没被解析的行内公式 $...$
 LEFTOVER_TEX = re.compile(r"\$\$|\\(?:frac|mathbf|mathrm|boldsymbol|sum|sqrt|begin|end|left|right)\b"
@@ -68,7 +79,7 @@ PAGES = [f + ".html" for f in _toc_files(TOC)] + ["genindex.html", "search.html"
 @pytest.fixture(scope="session")
 def site() -> Path:
     if not (SITE / "index.html").exists():
-        subprocess.run(["make", "book"], cwd=ROOT, check=True)
+        pytest.skip(f"没有构建好的网站（{SITE.relative_to(ROOT)}/index.html）：先运行 make book")
     return SITE
 
 
@@ -214,7 +225,8 @@ def test_page(browser, base_url: str, path: str) -> None:
     # 图片与站内链接
     bad_images = [img["src"] for img in facts["images"] if not img["ok"]]
     assert not bad_images, f"{path} 有没加载出来的图片：{bad_images}"
-    bad_links = [link for link in set(facts["links"]) if not _link_ok(link, base_url)]
+    # 全书 PDF 由 make pdf 另外生成，它的链接由 test_pdf_link_resolves 检查
+    bad_links = [link for link in set(facts["links"]) - {base_url + PDF} if not _link_ok(link, base_url)]
     assert not bad_links, f"{path} 有坏的站内链接：{sorted(bad_links)}"
 
     # 中文字体
@@ -239,6 +251,82 @@ def test_chinese_search_finds_the_section(browser, base_url: str, query: str, ex
     finally:
         page.close()
     assert any(expected in t for t in titles), f"搜索“{query}”没有找到“{expected}”：{titles}"
+
+
+# 滚到第一个“下面半屏之内没有别的标题”的 h2（主题的 scroll-padding 把它停在页头下方），
+# 返回它的文字（去掉 ¶ 链接）与所在节的 id；这样读者所在的小节没有歧义
+SCROLL_TO_H2 = """() => {
+  const headings = [...document.querySelectorAll("article.bd-article :is(h1, h2, h3)")];
+  const top = el => el.getBoundingClientRect().top + scrollY;
+  const h = headings.find((el, i) => el.tagName === "H2" &&
+                          (i + 1 === headings.length || top(headings[i + 1]) - top(el) > innerHeight / 2));
+  if (!h) return null;
+  h.scrollIntoView();
+  const copy = h.cloneNode(true);
+  copy.querySelectorAll(".headerlink").forEach(el => el.remove());
+  return {text: copy.textContent.replace(/\\s+/g, " ").trim(), id: h.closest("section[id]").id};
+}"""
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_report_link_opens_a_prefilled_issue(browser, base_url: str, path: str) -> None:
+    """在浏览器里点“报告本页的问题”：先在页首点一次，再滚到一个 h2 点一次。
+
+    去 GitHub 的导航被拦下（不联网）并记下地址：它必须是 ``<仓库>/issues/new``，标题与正文里有本页标题，
+    滚动之后“小节”是读者所在的那一节（reader-links.js 在点击时改写）。
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened: list[str] = []
+    external: list[str] = []
+
+    def intercept(route) -> None:
+        url = route.request.url
+        if "/_static/mathjax/" in url:
+            route.abort()  # 公式由 test_page 检查；这里不排版，标题的位置就不会在滚动之后再变
+        elif urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        elif url.startswith(f"{REPO}/issues/new?"):
+            opened.append(url)
+            route.fulfill(status=200, content_type="text/html", body="<title>GitHub</title>")
+        else:
+            external.append(url)
+            route.abort()
+
+    def follow_report_link(page) -> tuple[str, dict[str, str]]:
+        # 在链接所在的位置按下鼠标，像读者那样点；locator.click() 会先把页面滚回页头的原位（页首）
+        box = page.locator("a.btn-report-page-issue").bounding_box()
+        with context.expect_page() as popup:
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        popup.value.wait_for_load_state()
+        popup.value.close()
+        assert opened, f"{path}：点“报告本页的问题”没有打开 GitHub"
+        parts = urlsplit(opened.pop())
+        query = {k: v[0] for k, v in parse_qs(parts.query, strict_parsing=True).items()}
+        return f"{parts.scheme}://{parts.netloc}{parts.path}", query
+
+    context.route("**/*", intercept)
+    page = context.new_page()
+    try:
+        page.goto(base_url + path, wait_until="load")
+        title = _strip_site_title(page.title())
+        where, query = follow_report_link(page)
+        section = page.evaluate(SCROLL_TO_H2)
+        scrolled = follow_report_link(page) if section else None
+    finally:
+        context.close()
+
+    assert not external, f"{path} 请求了外部地址：{external}"
+    assert where == f"{REPO}/issues/new", where
+    assert query["title"] == f"【{title}】", query["title"]
+    assert scrolled or not path.startswith("notebooks/"), f"{path} 里没找到可以滚到页头下方的 h2"
+    for line in (f"页面：{title}", f"小节：{title}", f"地址：{base_url}{path}\n", "哪里有问题", "期望是什么", "运行环境"):
+        assert line in query["body"], f"{path}：issue 正文里没有“{line.strip()}”：\n{query['body']}"
+    if scrolled:
+        where, query = scrolled
+        assert where == f"{REPO}/issues/new", where
+        assert title in query["title"] and section["text"] in query["title"], query["title"]
+        for line in (f"页面：{title}", f"小节：{section['text']}\n", f"地址：{base_url}{path}#{section['id']}\n"):
+            assert line in query["body"], f"{path}：滚到“{section['text']}”后，正文里没有“{line.strip()}”"
 
 
 def _cjk_fonts(context, page) -> list[tuple[str, list[dict]]]:
@@ -319,16 +407,94 @@ def test_toc_lists_every_notebook() -> None:
     assert on_disk <= listed, f"这些笔记本不在 _toc.yml 里：{sorted(on_disk - listed)}"
 
 
-def test_launch_buttons_use_the_one_repository_url(site: Path) -> None:
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    url, branch = config["repository"]["url"], config["repository"]["branch"]
-    owner_repo = urlsplit(url).path.strip("/")
-    for name in NOTEBOOKS:
-        html = (site / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
-        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/notebooks/{name}.ipynb"
-        assert colab in html, f"{name}.html 缺少 Colab 按钮 {colab}"
-        assert f'href="{url}"' in html, f"{name}.html 缺少仓库按钮 {url}"
-        # 笔记本第一个代码单元在 Colab 上安装的 cnnlib 必须来自同一个仓库
-        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
-        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
-        assert f"git+{url}" in "".join(first["source"]), f"{name}.ipynb 的安装地址与 _config.yml 不一致"
+class _Links(HTMLParser):
+    """页面里的全部链接：(class 属性, href, 链接文字)。"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[list[str]] = []
+        self._open: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag == "a":
+            a = dict(attrs)
+            self._open = [a.get("class") or "", a.get("href") or "", ""]
+            self.links.append(self._open)
+
+    def handle_data(self, data) -> None:
+        if self._open is not None:
+            self._open[2] += data
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "a":
+            self._open = None
+
+
+def _links(page: Path, css_class: str) -> list[tuple[str, str]]:
+    """页面里带某个 class 的链接：(href, 去掉空白的链接文字)。"""
+    parser = _Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return [(href, " ".join(text.split()))
+            for classes, href, text in parser.links if css_class in classes.split()]
+
+
+def _strip_site_title(title: str) -> str:
+    """浏览器标题“7.6 残差网络（ResNet） — 现代卷积神经网络”中本页的部分。"""
+    return re.sub(rf"\s+[—-]\s+{re.escape(CONFIG['title'])}$", "", title).strip()
+
+
+def _page_title(page: Path) -> str:
+    title = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S).group(1)
+    return _strip_site_title(unescape(title))
+
+
+def _notebook_in_repository(name: str) -> str:
+    """GitHub 上这本笔记本的地址，由 _config.yml 的仓库、分支与书的目录拼成。"""
+    path = "/".join(part for part in (BOOK_DIR, "notebooks", f"{name}.ipynb") if part)
+    return f"{REPO}/blob/{BRANCH}/{path}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_page_launches_colab_and_kaggle(site: Path, name: str) -> None:
+    """笔记本页的火箭菜单里有 Colab 与 Kaggle，都打开仓库里的这本笔记本；仓库按钮指向同一个仓库。"""
+    page = site / "notebooks" / f"{name}.html"
+    launch = {text: href for href, text in _links(page, "dropdown-item") if text in ("Colab", "Kaggle")}
+    blob = _notebook_in_repository(name)
+    colab = "https://colab.research.google.com/github/" + blob.removeprefix("https://github.com/")
+    assert launch.get("Colab") == colab, f"{name}.html 的 Colab 链接不对：{launch.get('Colab')}"
+    assert launch.get("Kaggle") == f"https://kaggle.com/kernels/welcome?src={blob}", \
+        f"{name}.html 的 Kaggle 链接不对：{launch.get('Kaggle')}"
+    assert parse_qs(urlsplit(launch["Kaggle"]).query) == {"src": [blob]}
+    assert _links(page, "btn-source-repository-button")[0][0] == REPO
+    # 笔记本第一个代码单元在 Colab 上安装的 cnnlib 必须来自同一个仓库
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    assert f"git+{REPO}" in "".join(first["source"]), f"{name}.ipynb 的安装地址与 _config.yml 不一致"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_links_to_issues_and_the_pdf(site: Path, path: str) -> None:
+    """每一页：问题按钮（已有的问题）、不靠脚本也能用的“报告本页的问题”、指向网站根目录全书 PDF 的“下载 PDF”。"""
+    page = site / path
+    title = _page_title(page)
+
+    assert [href for href, _ in _links(page, "btn-source-issues-button")] == [f"{REPO}/issues"]
+
+    report = _links(page, "btn-report-page-issue")
+    assert [text for _, text in report] == ["报告本页的问题"], report
+    parts = urlsplit(report[0][0])
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{REPO}/issues/new"
+    query = parse_qs(parts.query, strict_parsing=True)
+    assert title in query["title"][0] and f"页面：{title}" in query["body"][0], query
+
+    pdf = _links(page, "btn-download-book-pdf")
+    assert [text for _, text in pdf] == ["下载 PDF"], pdf
+    assert urljoin(f"http://site/{path}", pdf[0][0]) == f"http://site/{PDF}", pdf
+
+
+def test_pdf_link_resolves(site: Path, base_url: str) -> None:
+    """“下载 PDF”指向的文件存在（make pdf 生成它并复制到 _build/html/）。"""
+    if not (site / PDF).is_file():
+        pytest.skip(f"还没有 {SITE.relative_to(ROOT)}/{PDF}：先运行 make pdf")
+    status, _ = _fetch(base_url + PDF)
+    assert status == 200, f"{PDF}：HTTP {status}"
