@@ -103,6 +103,18 @@ def _parse(found: dict) -> dict[str, torch.Tensor]:
 
 
 _CACHE: dict[str, dict[str, torch.Tensor]] = {}
+
+
+def _load_dir(place: Path) -> tuple[dict[str, torch.Tensor] | None, list[str]]:
+    """读一个目录（读过的直接从缓存取），返回（数据, 问题）；不可用时数据为 None。"""
+    if str(place) not in _CACHE:
+        found, problems = _try_dir(place)
+        if found is None:
+            return None, problems
+        _CACHE[str(place)] = _parse(found)
+    return _CACHE[str(place)], []
+
+
 DOWNLOAD_DIR = Path.home() / ".cache" / "cnnlib"  # 没给位置时 torchvision 下载到这里
 _FILE_NAMES = "、".join(f"{stem}.gz" for stem, _, _ in FILES.values())
 
@@ -123,24 +135,18 @@ def read_fashion_mnist(root: str | os.PathLike | None = None,
     if explicit is not None:
         given = "参数 root（命令行的 --data）" if root is not None else "环境变量 CNNLIB_DATA"
         place = Path(explicit).expanduser().resolve()
-        if str(place) in _CACHE:
-            return _CACHE[str(place)]
-        found, problems = _try_dir(place)
-        if found is None:
+        data, problems = _load_dir(place)
+        if data is None:
             raise DataNotFoundError(
                 f"{given} 指定的数据目录 {place} 不可用：\n  - " + "\n  - ".join(problems) +
                 f"\n请把四个文件 {_FILE_NAMES} 放进这个目录，或改正路径；"
                 f"不给{given}时，cnnlib 会自动查找（需要时下载）。", [place], problems)
-        _CACHE[str(place)] = _parse(found)
-        return _CACHE[str(place)]
+        return data
     problems: list[str] = []
     for place in (DEBIAN_DIR, DOWNLOAD_DIR):
-        if str(place) in _CACHE:
-            return _CACHE[str(place)]
-        found, why = _try_dir(place)
-        if found is not None:
-            _CACHE[str(place)] = _parse(found)
-            return _CACHE[str(place)]
+        data, why = _load_dir(place)
+        if data is not None:
+            return data
         problems += why
     if download:
         try:
@@ -150,10 +156,9 @@ def read_fashion_mnist(root: str | os.PathLike | None = None,
         except Exception as e:  # 网络错误、证书错误、磁盘已满……都归到下面的统一报错里
             problems.append(f"用 torchvision 下载到 {DOWNLOAD_DIR} 失败：{type(e).__name__}: {e}")
         else:
-            found, why = _try_dir(DOWNLOAD_DIR)
-            if found is not None:
-                _CACHE[str(DOWNLOAD_DIR)] = _parse(found)
-                return _CACHE[str(DOWNLOAD_DIR)]
+            data, why = _load_dir(DOWNLOAD_DIR)
+            if data is not None:
+                return data
             problems += why
     else:
         problems.append("未尝试下载（download=False）")
