@@ -5,7 +5,8 @@
 (a) cnnlib.train：整个数据集常驻设备、在设备上整批缩放、每轮只同步几次，
     混合精度与 channels_last 按设备的默认值；
 (b) 大纲（d2l train_ch6）循环的忠实重写：torchvision 的 PIL Resize + ToTensor 逐张处理、
-    DataLoader 开 4 个工作进程、每批两次 float() 同步、float32。
+    DataLoader 开 4 个工作进程、每批两次 float() 同步、float32，``cudnn.benchmark`` 关着（PyTorch 的默认，
+    d2l 不改它；cnnlib.train 会打开它，所以每轮大纲循环之前显式关掉，之后恢复）。
 
 examples/sec 按每轮的总墙钟时间计算（含等数据与评估）。同时在同一次运行中测出设备的
 矩阵乘法峰值（float32 与 bf16），给出达到的 GFLOP/s 占峰值的比例。
@@ -32,14 +33,18 @@ from torch.utils.flop_counter import FlopCounterMode
 import cnnlib
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, repeats: int = 5) -> float:
+METHOD = 2  # 测法的版本：2 = 大纲循环关掉 cudnn.benchmark（1 的大纲循环沿用了 cnnlib 打开的 benchmark）
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, repeats: int = 5, largest: int | None = None) -> float:
     """方阵乘法能达到的最高 GFLOP/s（各尺寸取几次中最快的一次）。
 
-    尺寸从 512 翻倍到 4096（GPU 上到 8192）；一次乘法超过 0.2 秒就不再加大，
+    尺寸从 512 翻倍到 ``largest``（默认 4096，GPU 上 8192）；一次乘法超过 0.2 秒就不再加大，
     免得在没有 bf16 指令的 CPU 上（那里 bf16 乘法慢上百倍）一等就是几分钟。
     """
     best = 0.0
-    n, largest = 512, 8192 if device.type == "cuda" else 4096
+    largest = largest or (8192 if device.type == "cuda" else 4096)
+    n = min(512, largest)
     while n <= largest:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
@@ -63,14 +68,12 @@ def _sync(device: torch.device) -> None:
 
 
 def train_flops_per_image(factory, resolution: int) -> tuple[float, float]:
-    """每张图像一次训练步（前向 + 反向）与一次前向的 FLOPs。"""
+    """每张图像一次训练步（前向 + 反向）与一次前向的 FLOPs（前向即 :func:`cnnlib.count_flops`）。"""
     net = factory()
     X = torch.zeros(2, 1, resolution, resolution)
-    with FlopCounterMode(display=False) as fwd, torch.no_grad():
-        net(X)
-    with FlopCounterMode(display=False) as total:
+    with FlopCounterMode(display=False) as total:  # 训练模式下前向加反向，批量 2
         nn.functional.cross_entropy(net(X), torch.zeros(2, dtype=torch.long)).backward()
-    return total.get_total_flops() / 2, fwd.get_total_flops() / 2
+    return total.get_total_flops() / 2, float(cnnlib.count_flops(net, resolution))
 
 
 class PILFashionMNIST(torch.utils.data.Dataset):
@@ -126,6 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="默认书中的批量")
     parser.add_argument("--ablate", action="store_true", help="另外逐项关掉 cnnlib 的加速选项测速")
     parser.add_argument("--json", type=Path, default=None, help="把结果写成 JSON")
+    parser.add_argument("--peak-max", type=int, default=None,
+                        help="测矩阵乘法峰值的最大方阵边长（默认 CPU 4096、GPU 8192；演练时用小的）")
     args = parser.parse_args(argv)
 
     spec = cnnlib.model_spec(args.model)
@@ -150,10 +155,12 @@ def main(argv=None) -> int:
 
     train_flops, fwd_flops = train_flops_per_image(factory, resolution)
     work = args.num_train * train_flops + args.num_test * fwd_flops  # 一轮的 FLOPs
-    peak = {"fp32": matmul_peak(device, torch.float32), "bf16": matmul_peak(device, torch.bfloat16)}
+    peak = {"fp32": matmul_peak(device, torch.float32, largest=args.peak_max),
+            "bf16": matmul_peak(device, torch.bfloat16, largest=args.peak_max)}
     print(f"设备 {cnnlib.device_name(device)}；{args.model} @ {resolution}×{resolution}，批量 {batch_size}，"
           f"训练 {args.num_train} 张 / 测试 {args.num_test} 张，每种循环 {args.rounds} 轮，交替运行")
-    print(f"矩阵乘法峰值（本次实测，方阵最大 4096，GPU 上 8192）：fp32 {peak['fp32']:.0f} GFLOP/s，bf16 {peak['bf16']:.0f} GFLOP/s")
+    largest = args.peak_max or (8192 if device.type == "cuda" else 4096)
+    print(f"矩阵乘法峰值（本次实测，方阵最大 {largest}）：fp32 {peak['fp32']:.0f} GFLOP/s，bf16 {peak['bf16']:.0f} GFLOP/s")
     print(f"每张图像：训练步 {train_flops / 1e9:.3f} GFLOPs，前向 {fwd_flops / 1e9:.3f} GFLOPs")
 
     variants = {"cnnlib": dict(amp="auto", channels_last="auto", compile=False)}
@@ -174,7 +181,12 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             if name == "syllabus":
                 net.to(device)
-                syllabus_epoch(net, train_loader, test_loader, optim[name], device)
+                benchmark = torch.backends.cudnn.benchmark
+                torch.backends.cudnn.benchmark = False  # d2l 的默认；cnnlib.train 在上一轮打开了它
+                try:
+                    syllabus_epoch(net, train_loader, test_loader, optim[name], device)
+                finally:
+                    torch.backends.cudnn.benchmark = benchmark
             else:
                 with contextlib.redirect_stdout(io.StringIO()):  # 只要速度，不要每轮的总结行
                     cnnlib.train(net, train_iter, test_iter, 1, lr, device, init=None,
@@ -188,7 +200,8 @@ def main(argv=None) -> int:
 
     amp, cl = cnnlib.resolve_speed_options(device)
     print(f"\ncnnlib 默认设置：amp={amp}，channels_last={cl}")
-    summary = {"device": cnnlib.device_name(device), "model": args.model, "resolution": resolution,
+    summary = {"method": METHOD, "syllabus_cudnn_benchmark": False,
+               "device": cnnlib.device_name(device), "model": args.model, "resolution": resolution,
                "batch_size": batch_size, "num_train": args.num_train, "num_test": args.num_test,
                "peak_gflops": peak, "loops": {}}
     for name, values in speeds.items():

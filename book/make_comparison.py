@@ -4,6 +4,7 @@
 
     python book/make_comparison.py [--results notebooks/results] [--published cnnlib/published]
 
+几个随机种子的平均与分散程度来自 ``cnnlib/published/`` 与其中的 ``seeds/``（:func:`cnnlib.seed_runs`）。
 页面上的每个数字都来自笔记本写出的 ``notebooks/results/<模型>-<运行配置>.json``（由 :func:`cnnlib.save_result`
 写出）、随 cnnlib 发布的完整结果 ``cnnlib/published/<模型>-full.json`` 或 cnnlib 本身，不手抄。同一个模型有多个结果时取 full，其次 cpu；smoke 只检查笔记本能否运行，
 数字没有意义，不用。还没有结果的模型，页面如实写“还没有结果”。
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import cnnlib
@@ -90,6 +92,28 @@ def training_table(chosen: dict[str, dict]) -> list[str]:
     return lines
 
 
+def seeds_table(published: Path | None) -> list[str]:
+    """完整设定下每个网络几个随机种子的测试准确率：平均与分散程度（最低–最高、标准差）。
+
+    另一种设定（``cnnlib.VARIANTS``，例如 NiN 的 He 初始化）在它的网络下面单列一行。
+    """
+    lines = ["| 模型 | 设定 | 种子数 | 最终：平均 | 最终：最低–最高 | 最终：标准差 | 最高：平均 | 最后三轮：平均 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for key, name, notebook in MODELS:
+        for variant in [None] + [v.name for v in cnnlib.VARIANTS.get(key, ())]:
+            setting = "书中设定" if variant is None else cnnlib.results.variant(key, variant).title
+            records = cnnlib.seed_runs(key, variant, published) if published is not None else []
+            if not records:
+                lines.append(f"| {_link(name, notebook)} | {setting} | 0 | 还没有结果 | — | — | — | — |")
+                continue
+            rows = [cnnlib.seed_row(r) for r in records]
+            final, best, last3 = (cnnlib.spread([getattr(r, k) for r in rows]) for k in ("final", "best", "last3"))
+            std = "—" if math.isnan(final.std) else f"{final.std:.3f}"
+            lines.append(f"| {_link(name, notebook)} | {setting} | {len(rows)} | {final.mean:.3f} | "
+                         f"{final.low:.3f}–{final.high:.3f} | {std} | {best.mean:.3f} | {last3.mean:.3f} |")
+    return lines
+
+
 def reported_table() -> list[str]:
     lines = ["| 模型 | 教学笔记（未知 GPU） | 《动手学深度学习》中文版 |", "|---|---:|---:|"]
     for key, name, _ in MODELS:
@@ -149,7 +173,8 @@ def draw_figure(chosen: dict[str, dict], path: Path) -> None:
     plt.close(fig)
 
 
-def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str]) -> str:
+def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str],
+                published: Path | None = None) -> str:
     missing = [name for key, name, _ in MODELS if key not in chosen]
     out = [
         "# 模型对比",
@@ -206,6 +231,13 @@ def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str])
     if skipped:
         out += ["没有进入对比的结果文件：" + "、".join(skipped) + "。", ""]
     out += [
+        "## 几个随机种子", "",
+        "同一设定只换随机种子（它同时决定初始化和数据顺序）在 GPU 上各训练一次，测试准确率的平均与分散程度"
+        "（`cnnlib.seed_runs`，随 cnnlib 发布的 `cnnlib/published/` 与其中的 `seeds/`）。"
+        "“最高”是各轮中最高的测试准确率，“最后三轮”是最后三轮的平均；标准差是样本标准差。"
+        "只换种子就差这么多，比较两个网络时差距要比这大才说明问题。", "",
+    ] + seeds_table(published) + [""]
+    out += [
         "## 报告的结果",
         "",
         "同样的模型与超参数、全部数据训练 10 轮后的测试准确率，来自教学大纲与 d2l-zh（登记表 `cnnlib.SPECS` 的 `reported`），"
@@ -243,7 +275,7 @@ def generate(results: Path, page: Path = PAGE, figure: Path = FIGURE,
         draw_figure(chosen, figure)
     else:
         figure.unlink(missing_ok=True)  # 不留下旧结果画的图
-    page.write_text(render_page(chosen, skipped, sources), encoding="utf-8")
+    page.write_text(render_page(chosen, skipped, sources, published), encoding="utf-8")
     print(f"模型对比页：{len(chosen)}/{len(MODELS)} 个模型有结果"
           + (f"；没有用到 {'、'.join(skipped)}" if skipped else ""))
     return chosen

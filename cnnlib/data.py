@@ -206,12 +206,17 @@ class FashionMNISTIter:
         self.total = total if total is not None else len(labels)  # 完整数据集的大小，用于标注
         self.profile = profile
         self.epoch = 0
-        self.rank, self.world_size = 0, 1
+        self.rank, self.world_size, self.even = 0, 1, True
+
+    def _kept(self) -> int:
+        """各进程合起来用多少个样本：``even`` 时舍去除不尽的几个，使每个进程的样本数相同。"""
+        n = len(self.labels)
+        return n // self.world_size * self.world_size if self.even else n
 
     @property
     def num_examples(self) -> int:
         """本迭代器一轮产出的样本数（分布式训练时是本进程那一份）。"""
-        return len(self.labels) // self.world_size
+        return len(range(self.rank, self._kept(), self.world_size))
 
     @property
     def resolution(self) -> int:
@@ -228,15 +233,16 @@ class FashionMNISTIter:
         """指定下一次迭代的轮次（决定打乱顺序）。"""
         self.epoch = epoch
 
-    def shard(self, rank: int, world_size: int) -> "FashionMNISTIter":
+    def shard(self, rank: int, world_size: int, *, even: bool = True) -> "FashionMNISTIter":
         """分布式数据并行：返回只取第 ``rank`` 份（每 ``world_size`` 个样本取一个）的新迭代器。
 
         新迭代器与本迭代器共享图像张量，本迭代器不变。``batch_size`` 应是每个进程的批量大小。
-        所有进程用同一个种子打乱，所以各份互不重叠；除不尽的几个样本被舍去，
-        使每个进程的批数相同（否则进程间的同步会互相等待）。
+        所有进程用同一个种子打乱，所以各份互不重叠。训练用 ``even=True``：除不尽的几个样本被舍去，
+        使每个进程的批数相同（每个训练步都要在进程间同步，否则会互相等待）。评估用 ``even=False``：
+        各份合起来正好是全部样本，前几个进程各多一个（评估只在最后同步一次）。
         """
         part = copy.copy(self)
-        part.rank, part.world_size = rank, world_size
+        part.rank, part.world_size, part.even = rank, world_size, even
         return part
 
     def __iter__(self):
@@ -247,7 +253,7 @@ class FashionMNISTIter:
         else:
             order = torch.arange(n)
         self.epoch += 1
-        order = order[:self.num_examples * self.world_size][self.rank::self.world_size].to(self.device)
+        order = order[:self._kept()][self.rank::self.world_size].to(self.device)
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
             X = self.images[idx].float().div_(255)

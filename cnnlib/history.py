@@ -15,7 +15,10 @@ class History:
     # 轮内的读数：[轮次位置（如 0.25）, 自上次读数以来各批的平均损失, 同一区间的训练准确率]
     readouts: list[list[float]] = field(default_factory=list)
     device: str = ""
-    precision: str = ""  # "fp32"、"bf16" 或 "fp16"（自动混合精度）
+    precision: str = ""  # 训练的精度："fp32"、"bf16" 或 "fp16"（自动混合精度）
+    # 测试准确率 test_acc 的精度。train() 总是用 float32 评估，与 evaluate_accuracy 的默认相同，
+    # 所以一次训练只有一个测试准确率；""：早于这个字段的记录，不知道
+    eval_precision: str = ""
     profile: str | None = None
     num_train: int = 0   # 每轮训练的样本数（训练时逐批数出来，分布式时是各进程之和）
     num_test: int = 0

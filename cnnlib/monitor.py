@@ -7,6 +7,7 @@
 import os
 import sys
 import time
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -69,7 +70,7 @@ class Monitor:
             self.bar = tqdm(total=total, desc="训练", unit="批", file=sys.stderr, leave=False, dynamic_ncols=True)
         if dist.is_main and (plot is True or (plot == "auto" and _in_notebook())):
             from cnnlib.plot import LivePlot
-            self.live = LivePlot(num_epochs, history)
+            self.live = LivePlot(num_epochs, history, notebook=_in_notebook())  # 笔记本外画窗口或存 PNG
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch, self.batch, self.t0 = epoch, 0, time.perf_counter()
@@ -94,13 +95,19 @@ class Monitor:
             self._readout()
 
     def _readout(self) -> Totals:
-        bad = int(self.dist.max(self.first_bad))
+        # 各进程第一个非有限损失在第几批（-1 表示没有）：取看到的进程中最早的那个。一个进程的 NaN 梯度
+        # 经过求平均，下一批就让所有进程都变成 NaN，所以取最大值会晚报一批
+        none = torch.iinfo(torch.long).max
+        bad = int(self.dist.min(torch.where(self.first_bad < 0, none, self.first_bad)))
         now = Totals._make(self.dist.sum(self.totals).tolist())
-        if bad >= 0:
+        if bad != none:
+            # 续训帮不上忙：同样的 lr 与数据顺序多半再次发散，换 lr 又会被检查点拒绝（lr 是它的设置之一）
+            kept = (f"检查点 {self.checkpoint} 记下的是 lr={self.lr}，不能换学习率续训：请换一个检查点路径，"
+                    "或先删掉它。" if self.checkpoint else "")
             raise TrainingDivergedError(
-                f"第 {self.epoch + 1} 轮第 {bad + 1} 批的损失变成了 NaN 或 Inf，训练已停止。"
-                f"学习率 lr={self.lr} 可能太大，试试 lr={self.lr / 10:g}；也请检查输入数据与初始化。"
-                "此后的参数已不可信：请重新建立模型，或从上一轮结束时的检查点继续。",
+                f"第 {self.epoch + 1} 轮第 {bad + 1} 批的损失变成了 NaN 或 Inf，训练已停止，此后的参数已不可信。"
+                f"学习率 lr={self.lr} 可能太大：请重新建立模型，用更小的学习率（例如 lr={self.lr / 10:g}）从头训练，"
+                f"也请检查输入数据与初始化。{kept}",
                 self.epoch + 1, bad + 1, self.lr, self.history)
         n = now.count - self.last.count
         if n > 0:
@@ -137,9 +144,14 @@ class Monitor:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        for shown in (self.bar, self.live):
-            if shown is not None:
+        for what, shown in (("进度条", self.bar), ("训练曲线", self.live)):
+            if shown is None:
+                continue
+            try:
                 shown.close()
+            except Exception as err:  # 关不掉进度条或曲线，不能盖住训练本身的错误，也不能丢掉训练的记录
+                warnings.warn(f"关闭{what}时出错（{type(err).__name__}: {err}），已忽略；训练的记录与错误不受影响。",
+                              stacklevel=2)
         if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
             return False
         h = self.history

@@ -3,7 +3,9 @@
 matplotlib 在函数里才导入，让 ``import cnnlib`` 保持轻快。
 """
 
+import os
 import warnings
+from pathlib import Path
 
 # 按优先顺序排列的中文字体。Debian/Ubuntu 的 fonts-noto-cjk 提供第一个；
 # 其余是 macOS、Windows 与其他发行版上常见的字体。
@@ -59,38 +61,92 @@ def _draw(ax, series: dict, num_epochs: int | None = None) -> None:
         ax.legend(loc="center right")
 
 
-class LivePlot:
-    """Jupyter 中训练时的实时曲线。
+def _interactive_backend() -> bool:
+    """当前的 matplotlib 后端能不能开窗口（TkAgg、QtAgg、macosx……）；Agg 之类只能存文件。"""
+    import matplotlib
+    name = matplotlib.get_backend().lower()
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+        interactive = backend_registry.list_builtin(BackendFilter.INTERACTIVE)
+    except ImportError:  # matplotlib 3.8
+        from matplotlib import rcsetup
+        interactive = rcsetup.interactive_bk
+    return name in {b.lower() for b in interactive}
 
-    所有更新都写到同一个显示输出（``display_id``）里，所以保存后的笔记本和网站上
-    只留下一张最终的静态图。
+
+class LivePlot:
+    """训练时的实时曲线，在哪里运行都能看到。
+
+    - Jupyter（``notebook=True``）：所有更新都写到同一个显示输出（``display_id``）里，所以保存后的
+      笔记本和网站上只留下一张最终的静态图。
+    - 普通的 ``python`` 进程（PyCharm、VS Code、终端）：后端能开窗口时画在一个 matplotlib 窗口里，
+      每次读数时刷新；不能开窗口时（没有显示器，或 ``MPLBACKEND=Agg``）在结束时存成 PNG，并打印路径。
     """
 
-    def __init__(self, num_epochs: int, history=None) -> None:
+    def __init__(self, num_epochs: int, history=None, *, notebook: bool = True,
+                 path: str | os.PathLike | None = None) -> None:
         use_cjk_font()
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-        self.num_epochs = num_epochs
+        self.num_epochs, self.path = num_epochs, path
         self.series: dict[str, tuple[list, list]] = {k: ([], []) for k in _STYLE}
         if history is not None:  # 续训：先画出已完成的轮次
             for key in _STYLE:
                 for epoch, value in enumerate(getattr(history, key), start=1):
                     self.series[key][0].append(epoch)
                     self.series[key][1].append(value)
-        self.fig, self.ax = plt.subplots(figsize=(5.5, 3.5))
-        plt.close(self.fig)  # 由我们自己显示，避免单元格结束时 inline 后端再画一次
-        _draw(self.ax, self.series, num_epochs)
-        self.handle = display(self.fig, display_id=True)
+        self.handle = None
+        if notebook:
+            import matplotlib.pyplot as plt
+            from IPython.display import display
+            self.fig, self.ax = plt.subplots(figsize=(5.5, 3.5))
+            plt.close(self.fig)  # 由我们自己显示，避免单元格结束时 inline 后端再画一次
+            _draw(self.ax, self.series, num_epochs)
+            self.handle = display(self.fig, display_id=True)  # 没有 Jupyter 内核时返回 None
+            if self.handle is not None:
+                self.mode = "notebook"
+                return
+        self.mode = "window" if _interactive_backend() else "file"
+        if self.mode == "window":
+            import matplotlib.pyplot as plt
+            self.fig, self.ax = plt.subplots(figsize=(5.5, 3.5))
+            self.fig.show()
+        else:  # 不经过 pyplot：不留下全局的图，也不会有“无法显示”的警告
+            from matplotlib.figure import Figure
+            self.fig = Figure(figsize=(5.5, 3.5))
+            self.ax = self.fig.subplots()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        _draw(self.ax, self.series, self.num_epochs)
+        if self.mode == "notebook":
+            self.handle.update(self.fig)
+        elif self.mode == "window":
+            self.fig.canvas.draw_idle()
+            self.fig.canvas.flush_events()  # 让窗口在训练的间隙重画，而不必等到脚本结束
 
     def add(self, x: float, **values: float) -> None:
         for key, value in values.items():
             self.series[key][0].append(x)
             self.series[key][1].append(value)
-        _draw(self.ax, self.series, self.num_epochs)
-        self.handle.update(self.fig)
+        self._refresh()
 
     def close(self) -> None:
-        self.handle.update(self.fig)
+        """最后画一次。存文件的模式下把图存成 PNG 并打印路径（当前目录不可写时存到临时目录）。"""
+        self._refresh()
+        if self.mode == "window":
+            print("训练曲线画在 matplotlib 窗口里；脚本结束时窗口会随之关闭，想留着看就在脚本最后调用 plt.show()。")
+        elif self.mode == "file":
+            import tempfile
+            import time
+            name = f"cnnlib-training-{time.strftime('%Y%m%d-%H%M%S')}.png"
+            target = Path(self.path) if self.path is not None else Path.cwd() / name
+            try:
+                self.fig.savefig(target, dpi=120, bbox_inches="tight")
+            except OSError:
+                if self.path is not None:
+                    raise
+                target = Path(tempfile.gettempdir()) / name
+                self.fig.savefig(target, dpi=120, bbox_inches="tight")
+            print(f"训练曲线已保存到 {target.resolve()}（当前的 matplotlib 后端不能开窗口，所以存成了图片文件）")
 
 
 def plot_history(history, ax=None):

@@ -160,3 +160,53 @@ def conv_activations(net: nn.Module, X: torch.Tensor) -> list[tuple[str, torch.T
         for h in hooks:
             h.remove()
     return outputs
+
+
+def confusion_matrix(net: nn.Module, data_iter, num_classes: int = 10,
+                     device: torch.device | str | None = None, *, amp: str | None = None,
+                     channels_last: bool = False) -> torch.Tensor:
+    """预测模式下在 ``data_iter`` 上数出混淆矩阵（confusion matrix），只在最后读回主机一次。
+
+    第 ``i`` 行第 ``j`` 列是真实类别 ``i`` 被预测成类别 ``j`` 的样本数：行和是各类别的真实样本数，
+    列和是各类别被预测的次数（:func:`prediction_counts`）。对角线之和除以总数就是准确率。
+    ``amp``、``channels_last`` 应与训练时相同，这样数出的准确率与 ``History.test_acc`` 一致。
+
+    Args:
+        net: 分类网络，输出 ``(批量, num_classes)`` 的对数几率。
+        data_iter: 产出 ``(X, y)`` 的可迭代对象；标签取值在 ``0`` 到 ``num_classes - 1``。
+        num_classes: 类别数（Fashion-MNIST 是 10）。
+        device: 默认是网络参数所在的设备。
+        amp: ``"bf16"``、``"fp16"`` 或 None（float32）。
+        channels_last: 是否把输入换成 channels_last 布局。
+
+    Returns:
+        CPU 上 int64 的 ``num_classes × num_classes`` 张量。
+    """
+    from cnnlib.speed import autocast, to_device
+    device = torch.device(device) if device is not None else next(iter(net.parameters())).device
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
+    with eval_mode(net), torch.inference_mode(), autocast(device, amp):
+        for X, y in data_iter:
+            X, y = to_device(X, device, channels_last), y.to(device)
+            logits = net(X)
+            if logits.dim() != 2 or logits.shape[1] != num_classes:
+                raise ValueError(f"网络输出的形状是 {tuple(logits.shape)}，而 num_classes={num_classes}："
+                                 f"请让网络输出 (批量, {num_classes}) 的对数几率，或改正 num_classes。")
+            # 每个样本落进 (真实类别, 预测类别) 的一格；index_add_ 在设备上累加，不与主机同步
+            cell = y * num_classes + logits.argmax(dim=1)
+            counts.index_add_(0, cell, torch.ones_like(cell))
+    return counts.view(num_classes, num_classes).cpu()
+
+
+def prediction_counts(net: nn.Module, data_iter, num_classes: int = 10,
+                      device: torch.device | str | None = None, *, amp: str | None = None,
+                      channels_last: bool = False) -> torch.Tensor:
+    """每个类别被预测了多少次（混淆矩阵的列和，见 :func:`confusion_matrix`）。
+
+    一个类别的计数是 0，说明网络从不预测它：例如 7.3 节 NiN 的“死掉的类别通道”。
+
+    Returns:
+        CPU 上 int64 的长度为 ``num_classes`` 的张量。
+    """
+    return confusion_matrix(net, data_iter, num_classes, device, amp=amp,
+                            channels_last=channels_last).sum(dim=0)

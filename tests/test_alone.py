@@ -145,16 +145,59 @@ def test_nbval_runs_every_notebook_alone(venv, tmp_path):
     for name in NOTEBOOKS:
         (tmp_path / name).mkdir()
         copies.append(shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", tmp_path / name))
-    command = [str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval-lax",
-               "--nbval-sanitize-with", str(ROOT / "notebooks" / "nbval-sanitize.cfg"),
+    # -rfE：结尾列出失败的单元（“FAILED 名字.ipynb::Cell N”）；--color=no：输出里没有终端颜色码
+    command = [str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE", "--color=no",
+               "--nbval-lax", "--nbval-sanitize-with", str(ROOT / "notebooks" / "nbval-sanitize.cfg"),
                "--nbval-kernel-name", KERNEL]
+    halves = [copies[0::2], copies[1::2]]
     t = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:  # 两个 nbval 进程各执行一半，2 核的机器上各用一个线程
         runs = list(pool.map(lambda half: subprocess.run(command + half, cwd=tmp_path, env=_environment(),
-                                                          capture_output=True, text=True),
-                             [copies[0::2], copies[1::2]]))
+                                                          capture_output=True, text=True), halves))
     print(f"七本笔记本单独执行（smoke，两个 nbval 进程）：{time.monotonic() - t:.0f} 秒")
-    for proc in runs:
-        print(proc.stdout.strip().splitlines()[-1])
-    failed = [proc.stdout[-6000:] for proc in runs if proc.returncode != 0]
-    assert not failed, "nbval 单独执行笔记本时失败：\n" + "\n".join(failed)
+    for proc, half in zip(runs, halves):
+        print(f"{'、'.join(Path(c).stem for c in half)}：{_last_line(proc.stdout)}")
+    failed = [describe_nbval_failure(proc, half) for proc, half in zip(runs, halves) if proc.returncode != 0]
+    assert not failed, "nbval 单独执行笔记本时失败：\n" + "\n\n".join(failed)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "（nbval 什么也没有输出）"
+
+
+FAILED_CELL = re.compile(r"^(?:FAILED|ERROR) (?:\S*/)?([\w.-]+\.ipynb)::Cell (\d+)", re.M)
+
+
+def describe_nbval_failure(proc: subprocess.CompletedProcess, notebooks: list) -> str:
+    """一个失败的 nbval 进程：退出码、失败的单元（序号与源代码）、stdout 与 stderr 的结尾。
+
+    nbval 的单元序号只数代码单元（从 0 起），这里按同样的数法从笔记本里取出那个单元的源代码。
+    stdout 是空的（例如内核没起来、pytest 自己出错）时，原因在 stderr 里，所以两者都印出来。
+    """
+    parts = [f"nbval（{'、'.join(Path(n).name for n in notebooks)}）退出码 {proc.returncode}"]
+    by_name = {Path(n).name: Path(n) for n in notebooks}
+    for name, index in FAILED_CELL.findall(proc.stdout):
+        code_cells = [c for c in json.loads(by_name[name].read_text(encoding="utf-8"))["cells"]
+                      if c["cell_type"] == "code"] if name in by_name else []
+        source = "".join(code_cells[int(index)]["source"]) if int(index) < len(code_cells) else "（找不到这个单元）"
+        parts.append(f"--- 失败的单元：{name} 的 Cell {index}（第 {int(index)} 个代码单元，从 0 数）---\n{source}")
+    parts.append(f"--- stdout 的结尾 ---\n{proc.stdout[-6000:].strip() or '（空）'}")
+    parts.append(f"--- stderr 的结尾 ---\n{proc.stderr[-3000:].strip() or '（空）'}")
+    return "\n".join(parts)
+
+
+def test_a_failed_nbval_run_is_described_even_without_stdout(tmp_path):
+    """nbval 没有任何输出时（内核没起来），报告不会自己出错，并给出 stderr；有失败的单元时印出它的源代码。"""
+    nb = tmp_path / "demo.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["# 标题"]},
+                                        {"cell_type": "code", "source": ["x = 1\n"]},
+                                        {"cell_type": "code", "source": ["1 / 0\n"]}]}), encoding="utf-8")
+    silent = subprocess.CompletedProcess([], 3, stdout="", stderr="NoSuchKernel: cnnlib-wheel\n")
+    assert _last_line(silent.stdout) == "（nbval 什么也没有输出）"
+    text = describe_nbval_failure(silent, [nb])
+    assert "退出码 3" in text and "NoSuchKernel: cnnlib-wheel" in text
+    cell = subprocess.CompletedProcess([], 1, stdout="...\nFAILED demo.ipynb::Cell 1 - ZeroDivisionError\n"
+                                       "1 failed, 1 passed in 3.2s\n", stderr="")
+    text = describe_nbval_failure(cell, [nb])
+    assert "demo.ipynb 的 Cell 1" in text and "1 / 0" in text and "x = 1" not in text

@@ -45,7 +45,9 @@ def test_without_results_the_page_says_so(tmp_path: Path, out) -> None:
     assert chosen == {}
     assert "| [AlexNet](../notebooks/alexnet.ipynb) | — | — | 还没有结果 |" in lines
     assert "| [AlexNet](../notebooks/alexnet.ipynb) | 还没有结果 | — | — | — |" in lines
-    assert sum("还没有结果 |" in line for line in lines) == 2 * len(cnnlib.SPECS)  # 每个模型在两张表里各一行
+    before_seeds = lines[:lines.index("## 几个随机种子")]
+    assert sum("还没有结果 |" in line for line in before_seeds) == 2 * len(cnnlib.SPECS)  # 每个模型在两张表里各一行
+    assert sum("| 书中设定 | 0 | 还没有结果 |" in line for line in lines) == len(cnnlib.SPECS)  # 种子表也如实说
     assert not any(line.startswith("```{figure}") for line in lines)
     assert not figure.exists()
 
@@ -74,3 +76,29 @@ def test_full_is_preferred_over_cpu_and_numbers_come_from_the_files(tmp_path: Pa
     assert len(missing) == 1 and "VGG-11" in missing[0] and "AlexNet" not in missing[0]
     assert figure.read_text(encoding="utf-8").lstrip().startswith("<?xml")
     assert "```{figure} figures/comparison.svg" in lines
+
+
+def _seed_record(model: str, seed: int, test_acc: list[float]) -> dict:
+    net = nn.Sequential(nn.Conv2d(1, 4, kernel_size=3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
+    n = len(test_acc)
+    history = cnnlib.History(train_loss=[0.5] * n, train_acc=[0.8] * n, test_acc=test_acc,
+                             examples_per_sec=[100.0] * n, epoch_time=[3.0] * n, device="GPU 甲",
+                             precision="bf16", profile="full", num_train=60_000, num_test=10_000,
+                             total_train=60_000, total_test=10_000)
+    return cnnlib.result_record(model, net, history, 28, lr=0.1, batch_size=128, num_epochs=n, seed=seed)
+
+
+def test_seeds_table_gives_mean_and_spread_per_network(tmp_path: Path, out) -> None:
+    page, figure = out
+    published = tmp_path / "published"
+    # 三个种子的最终测试准确率 0.80、0.84、0.90：平均 0.8467，样本标准差 √((0.0467² + 0.0067² + 0.0533²)/2) = 0.0503；
+    # 最高 0.85、0.84、0.90 → 平均 0.8633；最后三轮 (0.7+0.85+0.8)/3、(0.8+0.82+0.84)/3、(0.6+0.7+0.9)/3 → 平均 0.7789
+    for seed, acc in ((0, [0.5, 0.7, 0.85, 0.80]), (1, [0.6, 0.8, 0.82, 0.84]), (2, [0.4, 0.6, 0.7, 0.90])):
+        cnnlib.write_record(_seed_record("googlenet", seed, acc), published / cnnlib.run_file("googlenet", seed))
+    cnnlib.write_record(_seed_record("nin", 0, [0.5, 0.88]), published / cnnlib.run_file("nin", 0, "he"))
+    make_comparison.generate(tmp_path / "results", page, figure, published=published)
+    lines = page.read_text(encoding="utf-8").splitlines()
+    assert ("| [GoogLeNet](../notebooks/googlenet.ipynb) | 书中设定 | 3 | 0.847 | 0.800–0.900 | 0.050 | "
+            "0.863 | 0.779 |") in lines
+    assert "| [NiN](../notebooks/nin.ipynb) | He 初始化 | 1 | 0.880 | 0.880–0.880 | — | 0.880 | 0.690 |" in lines
+    assert "| [NiN](../notebooks/nin.ipynb) | 书中设定 | 0 | 还没有结果 | — | — | — | — |" in lines

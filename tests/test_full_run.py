@@ -1,6 +1,14 @@
-"""GPU 完整运行的演练（--profile smoke）与笔记本展示完整结果的函数。"""
+"""GPU 完整运行（benchmarks/full_run.py）的演练（--profile smoke）与笔记本展示完整结果的函数。
 
+演练与 GPU 上的调用用同样的参数（只是 --profile smoke 与几个临时目录），写出同样的每一个文件。
+检查的期望值不从被测的脚本写出的文件里取：数据标签从数据文件数，种子与初始化用笔记本的路径
+在本进程里再训练一次来对照，测速的比值由两种循环的速度重算，独占 GPU 的几项由起止时间检查。
+"""
+
+import importlib.util
 import json
+import math
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -13,55 +21,187 @@ import cnnlib
 from cnnlib import data
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT / "cnnlib" / "published"  # 随 cnnlib 发布的完整设定结果（GPU 上的一次运行）
+PUBLISHED = ROOT / "cnnlib" / "published"  # 随 cnnlib 发布的完整设定结果（GPU 上的运行）
+_spec = importlib.util.spec_from_file_location("full_run", ROOT / "benchmarks" / "full_run.py")
+full_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(full_run)
+
+# 演练要做的运行：7 个网络 × 3 个种子 + NiN 的推荐设定 × 3，精度检查 2 个网络 × 3 种精度，
+# 初始化对照 2 个，内存 1 项，测速 2 个网络
+TRAININGS = len(cnnlib.SPECS) * 3 + 3
+JOBS = TRAININGS + 2 * 3 + 2 + 1 + 2
+
+
+def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "full_run.py"), "--profile", "smoke",
+           "--data", str(data.DEBIAN_DIR), "--results-dir", str(tmp_path / "results"),
+           "--bench-dir", str(tmp_path / "bench"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+           "--pack", str(tmp_path / "out" / "run.tar"), *extra]
+    # 只有 PATH：不依赖 .venv 之外的设置；一个线程：机器忙时两个 OpenMP 线程互相空等会慢上几倍（见 conftest.py）；
+    # float32：精度由测试固定，不随这台 CPU 的 bf16 探针变化
+    env = {"PATH": "/usr/bin:/bin", "CNNLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1", "CNNLIB_AMP": "fp32"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
+
+
+def _rerun(model: str, seed: int, init) -> cnnlib.History:
+    """笔记本的路径在本进程里再训练一次（同样的演练数据量、种子与初始化）：种子与初始化的独立对照。"""
+    profile = full_run.run_profile(model, "smoke")
+    resolution, lr, batch_size = full_run.book_setting(model, profile)
+    train_iter, test_iter = cnnlib.load_fashion_mnist(batch_size, resize=None if resolution == 28 else resolution,
+                                                      profile=profile, seed=seed, device="cpu")
+    torch.manual_seed(seed)
+    net = cnnlib.model_spec(model).factory()
+    return cnnlib.train(net, train_iter, test_iter, profile.num_epochs, lr, "cpu", init=init, plot=False,
+                        progress=False, readouts_per_epoch=full_run.READOUTS)
 
 
 @pytest.mark.slow
-def test_full_run_dry_run_writes_every_file(fashion_mnist, tmp_path):
-    results, bench, pack = tmp_path / "results", tmp_path / "bench", tmp_path / "out" / "run.tar"
-    pack.parent.mkdir()
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "full_run.py"), "--profile", "smoke",
-           "--data", str(data.DEBIAN_DIR), "--results-dir", str(results), "--bench-dir", str(bench),
-           "--checkpoint-dir", str(tmp_path / "ckpt"), "--pack", str(pack)]
-    # 只有 PATH：不依赖 .venv 之外的设置；一个线程：机器忙时两个 OpenMP 线程互相空等会慢上几倍（见 conftest.py）
-    env = {"PATH": "/usr/bin:/bin", "CNNLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
+def test_dry_run_writes_every_file_and_a_second_call_finishes_the_rest(fashion_mnist, tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    results, bench = tmp_path / "results", tmp_path / "bench"
+    proc = _run(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for model in cnnlib.SPECS:
-        record = json.loads((results / f"{model}-smoke.json").read_text(encoding="utf-8"))
+    n_train, n_test = full_run.DRY_RUN_SIZE
+    test_labels = cnnlib.read_fashion_mnist()["test_labels"]
+
+    # 三个种子 × 七个网络，加 NiN 的 He 初始化三个种子
+    runs = [(m, s, None) for m in cnnlib.SPECS for s in (0, 1, 2)] + [("nin", s, "he") for s in (0, 1, 2)]
+    for model, seed, variant in runs:
+        record = json.loads((results / cnnlib.run_file(model, seed, variant, "smoke")).read_text(encoding="utf-8"))
         h = record["history"]
         assert record["model"] == model and h["profile"] == "smoke" and len(h["train_loss"]) == 1
-        assert h["num_train"] == 256 and h["num_test"] == 128 and h["readouts"]
-        assert record["precision"] in ("fp32", "bf16") and record["device"].startswith("cpu")
-        assert record["torch"] == torch.__version__ and record["date"][:4].isdigit()
-        assert record["settings"]["seed"] == 0 and record["settings"]["init"] == "xavier_init"
+        assert (h["num_train"], h["num_test"], h["interrupted"]) == (n_train, n_test, False)
+        assert record["settings"]["seed"] == seed and h["readouts"]
+        assert record["settings"]["init"] == ("kaiming_init" if variant else "xavier_init")
+        assert record["precision"] == "fp32" and record["device"].startswith("cpu")
+        # 混淆矩阵：行和是这个种子的测试子集里各类别的图像数（从数据文件数出来），对角线就是测试准确率
+        confusion = torch.tensor(record["test_predictions"]["confusion"])
+        expected_rows = torch.bincount(test_labels[cnnlib.balanced_subset(test_labels, n_test, seed)], minlength=10)
+        assert confusion.sum(dim=1).tolist() == expected_rows.tolist()
+        assert confusion.trace().item() / n_test == pytest.approx(h["test_acc"][-1], abs=1e-12)
+        assert record["test_predictions"]["counts"] == confusion.sum(dim=0).tolist()
+
+    # 种子与初始化确实用上了：笔记本的路径在本进程里再跑一次，得到同样的数
+    monkeypatch.setenv("CNNLIB_AMP", "fp32")
+    for model, seed, variant, init in (("lenet_bn", 1, None, cnnlib.xavier_init), ("nin", 0, "he", cnnlib.kaiming_init)):
+        record = json.loads((results / cnnlib.run_file(model, seed, variant, "smoke")).read_text(encoding="utf-8"))
+        again = _rerun(model, seed, init)
+        assert again.train_loss[-1] == pytest.approx(record["history"]["train_loss"][-1], rel=1e-6)
+        assert again.test_acc == record["history"]["test_acc"]
+
     features = torch.load(results / "alexnet-smoke-features.pt", weights_only=True)
     assert features["conv1_weight"].shape == (96, 1, 11, 11) and features["image"].shape == (28, 28)
+    assert features["label"] == int(test_labels[0])
     assert [v["maps"].shape[0] for v in features["layers"].values()] == [16] * 5
+
+    precision = json.loads((results / "experiments" / "precision-smoke.json").read_text(encoding="utf-8"))
+    for model in ("lenet_bn", "resnet18"):
+        assert "CUDA" in precision[model]["fp16"]["skipped"]  # CPU 上没有 fp16 这条路
+        for amp in ("bf16", "fp32"):  # 请求的精度真的用上了
+            assert precision[model][amp]["record"]["history"]["precision"] == amp
+            assert precision[model][amp]["record"]["history"]["num_train"] == n_train
+
+    memory = json.loads((results / "experiments" / "memory-smoke.json").read_text(encoding="utf-8"))
+    assert set(memory["models"]) == set(cnnlib.SPECS)
+    assert all(m["batch_size"] == 2 and "max_allocated" not in m for m in memory["models"].values())  # CPU 上不量
+
     for model in ("alexnet", "resnet18"):
         speed = json.loads((bench / f"{model}-cpu-smoke.json").read_text(encoding="utf-8"))
-        assert speed["loops"]["cnnlib"]["examples_per_sec"] > 0 and speed["ratio"] > 0
+        loops = speed["loops"]
+        assert speed["ratio"] == pytest.approx(loops["cnnlib"]["examples_per_sec"] / loops["syllabus"]["examples_per_sec"])
+        assert speed["method"] == full_run.BENCH_METHOD and speed["syllabus_cudnn_benchmark"] is False
         assert "(a)/(b)" in (bench / f"{model}-cpu-smoke.txt").read_text(encoding="utf-8")
+
     init = json.loads((results / "experiments" / "init-smoke.json").read_text(encoding="utf-8"))
     assert set(init) == {"nin", "alexnet"}
-    assert all(set(v) == {"kaiming", "xavier"} and v["kaiming"]["readouts"] for v in init.values())
-    with tarfile.open(pack) as tar:
+    xavier = json.loads((results / "alexnet-smoke.json").read_text(encoding="utf-8"))["history"]
+    assert init["alexnet"]["xavier"]["train_loss"] == xavier["train_loss"][0]
+    assert all(v["kaiming"]["readouts"] for v in init.values())
+
+    # 每个运行的起止时间：独占 GPU 的几项（内存、测速）开始时没有别的运行在跑
+    schedule = json.loads((bench / "full-run-schedule-cpu-smoke.json").read_text(encoding="utf-8"))["calls"][0]
+    assert len(schedule["runs"]) == JOBS and all(r["status"] == "done" for r in schedule["runs"])
+    for ex in (r for r in schedule["runs"] if r["exclusive"]):
+        assert not [r["key"] for r in schedule["runs"] if r is not ex and r["start"] < ex["end"] and r["end"] > ex["start"]]
+    assert {r["worker"] for r in schedule["runs"]} == {0, 1}  # 两个工作进程都干了活
+
+    with tarfile.open(tmp_path / "out" / "run.tar") as tar:
         names = set(tar.getnames())
-    assert len(names) == len(cnnlib.SPECS) + 1 + 4 + 1  # 每个模型一个结果、AlexNet 的特征图、两次测速（txt 与 json）、初始化对照
-    # 再运行一次：全部已完成，什么也不重做
-    again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert again.returncode == 0 and again.stdout.count("跳过") == len(cnnlib.SPECS) + 2, again.stdout[-2000:]
+    # 每个训练一个结果、特征图、精度、内存、初始化、两次测速（txt 与 json）、调度记录：一个 tar
+    assert len(names) == TRAININGS + 1 + 1 + 1 + 1 + 4 + 1
+
+    # 第二次调用：全部已完成，什么也不重做
+    again = _run(tmp_path)
+    assert again.returncode == 0 and again.stdout.count("已有完整结果，跳过") == JOBS, again.stdout[-2000:]
+    assert "全部已经完成" in again.stdout
+
+    # 少了一个运行的结果：第三次调用只补做它
+    (results / cnnlib.run_file("lenet_bn", 2, None, "smoke")).unlink()
+    third = _run(tmp_path)
+    assert third.returncode == 0, third.stdout[-3000:]
+    assert third.stdout.count("== 开始 ") == 1 and "== 开始 lenet_bn-smoke-seed2" in third.stdout
+    assert (results / cnnlib.run_file("lenet_bn", 2, None, "smoke")).exists()
+
+
+def _args(tmp_path: Path, **kw):
+    import argparse
+    return argparse.Namespace(**{"profile": "full", "results_dir": tmp_path / "results", "bench_dir": tmp_path / "bench",
+                                 "checkpoint_dir": tmp_path / "ckpt", "models": list(cnnlib.SPECS), "seeds": [0, 1, 2],
+                                 "workers": 4, "deadline": None, "pack": None, "force": False, **kw})
+
+
+def test_an_interrupted_training_is_never_published(tmp_path, monkeypatch):
+    """审计第 12 条：被时限打断的训练留在检查点里，不写进发布目录（工作进程与主进程各查一次）。"""
+    def interrupted_run(model, profile, device, **kwargs):
+        history = cnnlib.History(train_loss=[2.0] * 3, train_acc=[0.2] * 3, test_acc=[0.2] * 3,
+                                 examples_per_sec=[1.0] * 3, epoch_time=[1.0] * 3, profile="full",
+                                 num_train=60_000, num_test=10_000, interrupted=True)
+        return torch.nn.Linear(1, 1), history
+    monkeypatch.setattr(full_run, "train_book_model", interrupted_run)
+    job = {"kind": "train", "key": "nin-full-seed1", "model": "nin", "seed": 1, "variant": None,
+           "path": cnnlib.run_file("nin", 1), "exclusive": False}
+    options = {"profile": "full", "checkpoint_dir": str(tmp_path / "ckpt"), "workers": 1}
+    result = full_run.run_training(job, torch.device("cpu"), options)
+    assert result["status"] == "interrupted" and "3/10" in result["note"]
+
+    run = full_run.Run(_args(tmp_path), torch.device("cpu"))
+    run.handle(job, {"worker": 0, "start": 0.0, "end": 1.0, **result})
+    short = {"model": "nin", "settings": {"num_epochs": 10}, "history": {"train_loss": [2.0] * 3, "profile": "full"}}
+    run.handle(job, {"worker": 0, "start": 0.0, "end": 1.0, "status": "done", "record": short,
+                     "checkpoint": str(tmp_path / "ckpt" / "x.pt")})  # 万一工作进程交回了不完整的记录
+    assert not (tmp_path / "results").exists() and run.written == []
+    assert run.failures == ["nin-full-seed1（被时限打断）", "nin-full-seed1（记录不完整，没有发布）"]
+
+
+def test_plan_against_the_published_results_skips_only_complete_runs(tmp_path):
+    """对着随包发布的目录：完整的运行跳过，没有的、不完整的要做；独占 GPU 的在最前和最后。"""
+    jobs, done = full_run.plan_jobs(_args(tmp_path, results_dir=PUBLISHED), torch.device("cuda"))
+    trainings = {j["key"] for j in jobs if j["kind"] == "train"}
+    for model in cnnlib.SPECS:
+        for seed in (0, 1, 2):
+            path = PUBLISHED / cnnlib.run_file(model, seed)
+            complete = path.exists() and cnnlib.is_complete(json.loads(path.read_text(encoding="utf-8")))
+            assert (Path(cnnlib.run_file(model, seed)).stem in trainings) == (not complete)
+    assert jobs[0]["kind"] == "memory" and jobs[-1]["kind"] == "bench"
+    assert {"nin-he-full-seed0", "nin-he-full-seed1", "nin-he-full-seed2"} <= trainings
+    tiers = [j["tier"] for j in jobs]
+    assert tiers == sorted(tiers)  # 种子 2 排在种子 0、1 与推荐设定之后
+    assert full_run._makespan([3, 3, 2, 2, 2], 2) == 7  # 手算：进程一 3+2+2，进程二 3+2
 
 
 def test_show_full_result_reads_the_committed_run(capsys):
     import matplotlib
     matplotlib.use("Agg")
     record = json.loads((PUBLISHED / "resnet18-full.json").read_text(encoding="utf-8"))
+    acc = record["history"]["test_acc"]
     h = cnnlib.show_full_result("resnet18")  # 默认读随包发布的结果
     out = capsys.readouterr().out
-    assert h.epochs == 10 and h.test_acc[-1] == record["test_acc"]
+    assert h.epochs == 10
     assert record["device"] in out and record["precision"] in out and record["date"][:10] in out
-    assert f"{record['test_acc']:.3f}" in out
+    # 函数要自己从逐轮的准确率算出的几个数（这里另算一遍）
+    best = max(acc)
+    assert f"最高 {best:.3f}，在第 {acc.index(best) + 1} 轮；最后三轮平均 {statistics.fmean(acc[-3:]):.3f}" in out
+    assert f"随机种子 {record['settings']['seed']}" in out
 
 
 def test_show_full_result_without_a_file_says_so_in_one_line(tmp_path, capsys):

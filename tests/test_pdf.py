@@ -1,6 +1,7 @@
 """PDF 版（``make pdf`` 由 book/make_pdf.py 写出的 _build/pdf/modern-cnn-zh.pdf）的检查。
 
-- 页数在合理范围内，每页页脚有书名和它的页码；书签按 _toc.yml 的顺序列出每一页；
+- 页数就是打印时各节页数之和（_build/pdf/build.json 记下每一节网页打印成了几页），每本笔记本的文字密度与其他
+  笔记本相当（没有哪一节的版式坏到大半页空着），每页页脚有书名和它的页码；书签按 _toc.yml 的顺序列出每一页；
 - 抽出的文字里有七节的中文标题（节的清单来自 ``cnnlib.SPECS``，标题来自各笔记本的一级标题），
   而且就在书签指向的那一页；
 - 正文（非等宽字体的文字）里没有残留的 TeX 源码（``\\frac``、``$$``、``\\mathbf`` 之类）；
@@ -10,7 +11,8 @@
 - 网站上有一份同样的副本（“下载 PDF”链接指向它）。
 构建的页数、大小与用时记在 _build/pdf/build.json（book/make_pdf.py 写出），这里打印出来（用 ``pytest -s`` 查看）。
 
-PDF 不存在时跳过：先运行 ``make pdf``（``make test`` 会先构建它）。在 CI（``CI=true``）中缺 PDF 是错误。
+PDF 不存在时跳过：先运行 ``make pdf``（``make test`` 会先构建它）。在 CI（``CI=true``）中缺 PDF 是错误
+（规则在 tests/conftest.py 的 ``skip_or_fail``）。
 文字用 pypdf 抽取：Chromium 把 Noto Sans CJK 嵌成许多个 Type 3 字体，全书抽一遍要几十秒，所以只抽一次。
 """
 
@@ -19,12 +21,14 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-import os
 import re
 import sys
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -32,6 +36,7 @@ import pytest
 from pypdf import PdfReader
 
 from cnnlib import SPECS
+from conftest import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("make_pdf", ROOT / "book" / "make_pdf.py")
@@ -40,8 +45,10 @@ sys.modules["make_pdf"] = make_pdf  # dataclasses 要在 sys.modules 里找到�
 _spec.loader.exec_module(make_pdf)
 
 PDF = make_pdf.OUT_DIR / make_pdf.PDF_NAME
-# 写这个测试时全书 188 页，七本笔记本各 18–32 页。少于 100 页说明丢了节，多于 400 页说明版式坏了（例如代码没有折行）
-PAGE_RANGE = (100, 400)
+# 一本笔记本的文字密度（每页字数）低于各笔记本中位数的这个比例，说明那一节的版式坏了：图片没有缩放、
+# 大块内容被挤到下一页而留下大半页空白之类。比例是相对这本书自己的，书变厚、加了新页都不用改。
+# 只比笔记本：它们都是正文、代码、输出与图混排，彼此可比；目录、术语表、对比页这类页面的密度天然不同
+SPARSE_SECTION = 1 / 3
 CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 CJK_FONT = re.compile(r"CJK|SourceHan|NotoSansSC|PingFang|Hiragino|YaHei|WenQuanYi", re.I)
 MONOSPACE_FONT = re.compile(r"Mono|Courier|Menlo|Consolas", re.I)
@@ -83,10 +90,7 @@ def _section_starts(reader: PdfReader) -> list[int]:
 @pytest.fixture(scope="module")
 def book() -> Book:
     if not PDF.exists():
-        reason = f"还没有 PDF（{PDF.relative_to(ROOT)}）：先运行 make pdf（make test 会先构建它）"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true 时缺 PDF 是错误，不能跳过：{reason}", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(f"还没有 PDF（{PDF.relative_to(ROOT)}）：先运行 make pdf（make test 会先构建它）")
     started = time.perf_counter()
     reader = PdfReader(PDF)
     pages, prose, cjk_fonts = [], [], Counter()
@@ -105,15 +109,38 @@ def book() -> Book:
     return Book(reader, pages, prose, cjk_fonts, _section_starts(reader))
 
 
-def test_page_count_size_and_build_time(book: Book) -> None:
+def _text_length(page_text: str) -> int:
+    """一页的字数：去掉空白与页脚（书名、页码）。"""
+    return len(_squeeze(page_text.replace(make_pdf.CONFIG["title"], "")))
+
+
+def test_page_count_is_what_was_printed(book: Book) -> None:
+    """页数 = 目录页 + 各节网页打印出的页数（build.json），各节按 _toc.yml 的顺序、从书签指向的页开始；
+    每本笔记本（去掉没写满的最后一页）的每页字数不低于各笔记本中位数的 SPARSE_SECTION。"""
     record = json.loads((make_pdf.OUT_DIR / "build.json").read_text(encoding="utf-8"))
-    count = len(book.pages)
+    count, sections = len(book.pages), record["sections"]
     print(f"\nPDF：{count} 页，{PDF.stat().st_size / 2**20:.1f} MiB；上次构建用时 {record['seconds']:.0f} 秒"
           f"（Chromium {record['chromium']}）")
-    for s in record["sections"]:
-        print(f"  第 {s['first_page']:>3} 页起 {s['pages']:>3} 页  {s['title']}")
     assert record["pages"] == count, "build.json 与 PDF 不是同一次构建写出的：重新运行 make pdf"
-    assert PAGE_RANGE[0] <= count <= PAGE_RANGE[1], f"{count} 页，不在 {PAGE_RANGE} 之内"
+    assert [s["file"] for s in sections] == [file for file, _ in make_pdf.toc_entries()], \
+        "build.json 里打印的网页与 _toc.yml 不同：重新运行 make pdf"
+    assert all(s["pages"] >= 1 for s in sections), [s["title"] for s in sections if s["pages"] < 1]
+    assert count == record["toc_pages"] + sum(s["pages"] for s in sections), \
+        f"{count} 页，而目录 {record['toc_pages']} 页加各节 {sum(s['pages'] for s in sections)} 页对不上"
+    assert [s["first_page"] - 1 for s in sections] == book.starts, "各节的起始页与书签不一致"
+    notebooks = {f"notebooks/{spec.notebook}" for spec in SPECS.values()}
+    density = {}
+    for s in sections:
+        full_pages = book.pages[s["first_page"] - 1:s["first_page"] - 1 + s["pages"]][:-1]
+        per_page = sum(map(_text_length, full_pages)) / len(full_pages) if full_pages else float("nan")
+        if s["file"] in notebooks:
+            density[s["title"]] = per_page
+        print(f"  第 {s['first_page']:>3} 页起 {s['pages']:>3} 页  {per_page:>6.0f} 字/页  {s['title']}")
+    assert len(density) == len(notebooks), "有笔记本只打印出一页，或不在 build.json 里"
+    median = sorted(density.values())[len(density) // 2]
+    sparse = {title: round(d) for title, d in density.items() if d < SPARSE_SECTION * median}
+    assert not sparse, (f"这些笔记本每页的字数不到各笔记本中位数 {median:.0f} 的 {SPARSE_SECTION:.2f}，"
+                        f"版式可能坏了：{sparse}")
     not_a4 = [i + 1 for i, page in enumerate(book.reader.pages)  # A4 = 595.3 × 841.9 pt
               if abs(float(page.mediabox.width) - 595.3) > 2 or abs(float(page.mediabox.height) - 841.9) > 2]
     assert not not_a4, f"这些页不是 A4：{not_a4[:10]}"
@@ -198,10 +225,12 @@ def test_figures_are_in_the_pdf(book: Book) -> None:
                 continue
             # 矢量图画成路径和文字，没有图片对象可数：检查图里的中文标注印出来了
             labels = [t for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg) if CJK_CHAR.search(t)]
-            found = [t for t in labels if _squeeze(t) in text]
-            assert len(found) >= len(labels) / 2, f"{file} 的 SVG 图没有印出来：{labels[:5]} 中只找到 {found}"
-            checked += 1
-    print(f"\n位图：网页上 {len(raster)} 张，PDF 里 {len(images)} 个图片对象；检查了 {checked} 张 SVG 图的标注")
+            missing = [t for t in labels if _squeeze(unescape(t)) not in text]
+            # 每一条都要在（matplotlib 画的图把文字画成路径，没有 <text>，这里查不了）
+            assert not missing, f"{file} 的 SVG 图里这些中文标注不在 PDF 的这一节里：{missing}"
+            checked += len(labels)
+    print(f"\n位图：网页上 {len(raster)} 张，PDF 里 {len(images)} 个图片对象；"
+          f"SVG 图的 {checked} 条中文标注都在 PDF 里")
     assert len(images) >= len(raster), "有网页上的位图没有嵌进 PDF"
     for spec in SPECS.values():
         index = [f for f, _ in make_pdf.toc_entries()].index(f"notebooks/{spec.notebook}")
@@ -265,7 +294,60 @@ def test_hidden_input_cells_print_outputs_but_not_code(book: Book) -> None:
 
 def test_the_site_serves_the_same_pdf() -> None:
     if not PDF.exists():
-        pytest.skip("还没有 PDF：先运行 make pdf")
+        skip_or_fail(f"还没有 PDF（{PDF.relative_to(ROOT)}）：先运行 make pdf")
     copy = make_pdf.SITE / make_pdf.PDF_NAME
     assert copy.is_file(), f"{copy} 不存在：make pdf 会把 PDF 复制到网站里，供“下载 PDF”链接使用"
     assert copy.read_bytes() == PDF.read_bytes(), f"{copy} 与 {PDF} 不同：重新运行 make pdf"
+
+
+class _QuizKey(HTMLParser):
+    """自测题输出里静态的题目与答案：每道题的题干（class cnnlib-quiz-q）与答案行（class cnnlib-quiz-a）的文字。"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[list[str]] = []
+        self._field: int | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if "cnnlib-quiz-q" in classes:
+            self.items.append(["", ""])
+            self._field = 0
+        elif "cnnlib-quiz-a" in classes:
+            self._field = 1
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "p":
+            self._field = None
+
+    def handle_data(self, data) -> None:
+        if self._field is not None:
+            self.items[-1][self._field] += data
+
+
+def _quiz_key(notebook: str) -> list[list[str]]:
+    """笔记本里存下的自测题输出（cnnlib.quiz 写出的 text/html）中的 [题干, 答案行]。"""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    html = ["".join(o["data"]["text/html"]) for c in cells if c["cell_type"] == "code"
+            for o in c.get("outputs", []) if 'class="cnnlib-quiz"' in "".join(o.get("data", {}).get("text/html", ""))]
+    assert len(html) == 1, f"{notebook}.ipynb 应当正好存有一组自测题的输出，找到 {len(html)} 组"
+    parser = _QuizKey()
+    parser.feed(html[0])
+    return parser.items
+
+
+def _plain(text: str) -> str:
+    """去掉空白，再统一全角与半角：抽出的文字与网页上的原文逐字比较。"""
+    return unicodedata.normalize("NFKC", _squeeze(text))
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=lambda s: s.section)
+def test_quiz_questions_and_answers_are_printed_in_their_section(book: Book, spec) -> None:
+    """网页上可以点选的自测题，在 PDF 里印成题目加答案与解释（cnnlib/quiz.py 的 @media print），就在本节之内。"""
+    items = _quiz_key(spec.notebook)
+    assert 5 <= len(items) <= 8, f"{spec.notebook}.ipynb 的自测题有 {len(items)} 道"
+    index = [file for file, _ in make_pdf.toc_entries()].index(f"notebooks/{spec.notebook}")
+    text = _plain(book.section(index))
+    missing = [part for question, answer in items for part in (question, answer) if _plain(part) not in text]
+    assert not missing, f"{spec.section} 的 PDF 里没有这些自测题的题干或答案：{missing[:3]}"
+    assert all(answer.startswith("答案：") for _, answer in items), items

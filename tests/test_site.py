@@ -11,7 +11,8 @@
 “报告本页的问题”与“下载 PDF”都来自 _config.yml 中唯一的仓库地址与 PDF 文件名（book/_ext/reader_links.py）。
 
 网站不存在时跳过（先运行 ``make book``）；测试自己不构建网站。浏览器由 playwright 的 Python 接口驱动，
-用系统的 Chromium，不运行 ``playwright install``；找不到 Chromium 时跳过。
+用系统的 Chromium，不运行 ``playwright install``；找不到 Chromium 时跳过。在 CI（``CI=true``）中这些都是失败，
+不是跳过（规则在 tests/conftest.py 的 ``skip_or_fail``）。
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pytest
 import yaml
 
 from cnnlib import SPECS
+from conftest import skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -79,7 +81,7 @@ PAGES = [f + ".html" for f in _toc_files(TOC)] + ["genindex.html", "search.html"
 @pytest.fixture(scope="session")
 def site() -> Path:
     if not (SITE / "index.html").exists():
-        pytest.skip(f"没有构建好的网站（{SITE.relative_to(ROOT)}/index.html）：先运行 make book")
+        skip_or_fail(f"没有构建好的网站（{SITE.relative_to(ROOT)}/index.html）：先运行 make book")
     return SITE
 
 
@@ -102,7 +104,7 @@ def base_url(site: Path):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"找不到 Chromium（{CHROMIUM}）：Debian/Ubuntu 上 apt-get install chromium，"
+        skip_or_fail(f"找不到 Chromium（{CHROMIUM}）：Debian/Ubuntu 上 apt-get install chromium，"
                     "或用环境变量 CHROMIUM 指定可执行文件。")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
@@ -495,6 +497,250 @@ def test_every_page_links_to_issues_and_the_pdf(site: Path, path: str) -> None:
 def test_pdf_link_resolves(site: Path, base_url: str) -> None:
     """“下载 PDF”指向的文件存在（make pdf 生成它并复制到 _build/html/）。"""
     if not (site / PDF).is_file():
-        pytest.skip(f"还没有 {SITE.relative_to(ROOT)}/{PDF}：先运行 make pdf")
+        skip_or_fail(f"还没有 {SITE.relative_to(ROOT)}/{PDF}：先运行 make pdf")
     status, _ = _fetch(base_url + PDF)
     assert status == 200, f"{PDF}：HTTP {status}"
+
+
+# ---------------------------------------------------------------------------
+# 排错页（book/troubleshooting.md）
+# ---------------------------------------------------------------------------
+TROUBLESHOOTING = "book/troubleshooting"
+
+
+def test_troubleshooting_page_is_listed_under_comparison_and_reference() -> None:
+    part = next(p for p in TOC["parts"] if p["caption"] == "对比与参考")
+    assert TROUBLESHOOTING in [c["file"] for c in part["chapters"]]
+    text = (ROOT / f"{TROUBLESHOOTING}.md").read_text(encoding="utf-8")
+    assert text.startswith("# 排错\n")
+
+
+def _messages_cnnlib_prints(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """真正触发 cnnlib 的错误与提示，返回 {排错页引用的开头（… 代表可变部分）: cnnlib 打印的原文}。"""
+    import torch
+    from torch import nn
+
+    import cnnlib
+    from cnnlib import data, history, profiles, speed
+
+    def message(fn, *args, **kwargs) -> str:
+        try:
+            fn(*args, **kwargs)
+        except Exception as e:  # 各种 cnnlib 错误，只要它们的文字
+            return str(e)
+        raise AssertionError(f"{fn.__name__} 没有报错")
+
+    out = {}
+    monkeypatch.setenv("CNNLIB_AMP", "fp8")
+    out["环境变量 CNNLIB_AMP=… 不可用"] = message(speed.resolve_speed_options, torch.device("cpu"))
+    monkeypatch.setenv("CNNLIB_AMP", "fp32")
+    out["amp='fp16' 只用于 CUDA GPU"] = message(speed.resolve_speed_options, torch.device("cpu"), "fp16")
+    out["运行配置 '…' 不存在"] = message(profiles.get_profile, "alexnet", None, "gpu")
+    monkeypatch.setenv("CNNLIB_CPU_FRACTION", "2")
+    out["环境变量 CNNLIB_CPU_FRACTION=… 不可用"] = message(profiles.cpu_fraction)
+    monkeypatch.delenv("CNNLIB_DATA", raising=False)
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "cache")
+    out["找不到可用的 Fashion-MNIST 数据"] = message(data.read_fashion_mnist, download=False)
+    monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "nowhere"))
+    out["环境变量 CNNLIB_DATA 指定的数据目录 … 不可用"] = message(data.read_fashion_mnist)
+    monkeypatch.delenv("CNNLIB_DATA")
+
+    batches = [(torch.randn(4, 1, 4, 4), torch.zeros(4, dtype=torch.long))]
+
+    def net() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    class NaN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 2)
+
+        def forward(self, X):
+            return self.fc(X.flatten(1)) * float("nan")
+
+    class OutOfMemory(NaN):
+        def forward(self, X):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
+
+    train = functools.partial(cnnlib.train, train_iter=batches, test_iter=batches, num_epochs=1, lr=0.1,
+                              device="cpu", amp=None, progress=False, plot=False)
+    out["损失变成了 NaN 或 Inf，训练已停止"] = message(train, NaN())
+    out["设备内存不够"] = message(train, OutOfMemory())
+    garbage, foreign = tmp_path / "garbage.pt", tmp_path / "foreign.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    torch.save({"weights": torch.zeros(1)}, foreign)
+    out["检查点 … 无法安全读取"] = message(train, net(), checkpoint=garbage)
+    out["… 不是 cnnlib 的检查点"] = message(train, net(), checkpoint=foreign)
+    out["训练损失都停在 ln 10 ≈ 2.303 附近"] = history.plateau_hint([2.302, 2.303], 10) or ""
+    return out
+
+
+def test_troubleshooting_quotes_what_cnnlib_actually_prints(tmp_path: Path, monkeypatch) -> None:
+    """排错页按原文查找：它引用的每条 cnnlib 消息的开头，cnnlib 真的这样打印（… 处可以是任何值）。"""
+    page = (ROOT / f"{TROUBLESHOOTING}.md").read_text(encoding="utf-8")
+    for quoted, printed in _messages_cnnlib_prints(tmp_path, monkeypatch).items():
+        assert quoted in page, f"排错页没有引用 “{quoted}”"
+        pattern = ".*?".join(re.escape(part) for part in quoted.split("…"))
+        assert re.search(pattern, printed), f"排错页引用 “{quoted}”，cnnlib 打印的却是：{printed[:200]}"
+
+
+@pytest.mark.parametrize("query", ["CUDA out of memory", "no kernel image"])
+def test_search_finds_the_troubleshooting_page(browser, base_url: str, query: str) -> None:
+    """像学生那样：在搜索页的搜索框里键入报错的原文、回车，结果里有排错页。"""
+    page = browser.new_page()
+    try:
+        page.goto(f"{base_url}search.html", wait_until="networkidle")
+        box = page.locator('input[name="q"]:visible').first
+        box.fill(query)
+        box.press("Enter")
+        page.wait_for_url(re.compile(r"search\.html\?q="), timeout=10_000)
+        page.wait_for_selector("#search-results ul.search li", timeout=10_000)
+        # 结果是逐条加进列表的：等到排错页出现，或者搜索结束（searchtools.js 这时才写出结果数的那一句）
+        page.wait_for_function("""() => [...document.querySelectorAll('#search-results ul.search li > a')]
+                                   .some(a => a.href.includes('troubleshooting'))
+                                 || (document.querySelector('#search-results > p.search-summary')
+                                       ?.innerText || '').trim() !== ''""",
+                               timeout=10_000)
+        links = page.locator("#search-results ul.search li > a")
+        found = [(links.nth(i).text_content(), links.nth(i).get_attribute("href")) for i in range(links.count())]
+        typed = parse_qs(urlsplit(page.url).query).get("q", [""])[0]
+    finally:
+        page.close()
+    assert typed == query
+    assert any(href and TROUBLESHOOTING in unquote(href) and "排错" in (text or "") for text, href in found), \
+        f"搜索“{query}”没有找到排错页：{found}"
+
+
+# ---------------------------------------------------------------------------
+# 每节的学习材料：课程视频、自测题、开放练习（读笔记本；自测题还在浏览器里作答）
+# ---------------------------------------------------------------------------
+# 课程视频的 bilibili 号取自 d2l-ai/courses-zh-v2 的 _modules/part_1.md（commit 3d1b8b8，与同目录的 part_1.json 一致），
+# 那里每个视频都写在它所讲小节的标题旁边。课程没有 DenseNet 的视频：7.7 节链接 7.6 节 ResNet 的视频，并说明这一点。
+LECTURES = {"alexnet": "BV1h54y1L7oe", "vgg": "BV1Ao4y117Pd", "nin": "BV1Uv411G71b", "googlenet": "BV1b5411g7Xo",
+            "batch-norm": "BV1X44y1r77r", "resnet": "BV1bV41177ap", "densenet": "BV1bV41177ap"}
+NO_LECTURE = {"densenet"}
+BILIBILI = re.compile(r"https?://[^\s)\"'<>]*bilibili\.com[^\s)\"'<>]*")
+LECTURE_LINK = re.compile(r"https://www\.bilibili\.com/video/(BV[0-9A-Za-z]{10})/?")
+
+
+def _notebook_cells(name: str) -> list[dict]:
+    return json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def _markdown(name: str) -> str:
+    return "\n\n".join("".join(c["source"]) for c in _notebook_cells(name) if c["cell_type"] == "markdown")
+
+
+def test_lectures_cover_every_section() -> None:
+    assert set(LECTURES) == set(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_section_links_its_lecture(name: str) -> None:
+    """每节正好一个 bilibili 链接，形如 ``https://www.bilibili.com/video/BV…``，在第一个二级标题之前，号与课程仓库一致。
+
+    读的是笔记本：book/study/ 里准备好的单元插进笔记本之前，这个测试失败。
+    """
+    text = _markdown(name)
+    links = BILIBILI.findall(text)
+    assert len(links) == 1, f"{name}.ipynb 应当正好有一个课程视频的链接，找到 {len(links)} 个：{links}"
+    match = LECTURE_LINK.fullmatch(links[0])
+    assert match, f"{name}.ipynb 的视频链接 {links[0]} 不是 https://www.bilibili.com/video/BV… 的形式"
+    assert match[1] == LECTURES[name], f"{name}.ipynb 链接的是 {match[1]}，课程仓库里这一节是 {LECTURES[name]}"
+    first_h2 = re.search(r"^## ", text, re.M)
+    assert first_h2 and text.find(links[0]) < first_h2.start(), f"{name}.ipynb 的视频链接应在页首（第一个二级标题之前）"
+    if name in NO_LECTURE:
+        paragraph = next(p for p in text.split("\n\n") if links[0] in p)
+        assert "没有" in paragraph, f"{name}.ipynb 链接的是别一节的视频，应当说明本节没有视频：{paragraph}"
+
+
+def _quiz_cells(name: str) -> list[dict]:
+    return [c for c in _notebook_cells(name) if c["cell_type"] == "code" and "cnnlib.quiz(" in "".join(c["source"])]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_section_has_a_quiz(name: str) -> None:
+    """一个调用 ``cnnlib.quiz`` 的单元，存着 5–8 道题的输出（HTML 加脚本）；代码里写着答案，所以折叠（hide-input）。"""
+    cells = _quiz_cells(name)
+    assert len(cells) == 1, f"{name}.ipynb 应当正好有一个自测题单元（调用 cnnlib.quiz），找到 {len(cells)} 个"
+    cell = cells[0]
+    assert "hide-input" in cell.get("metadata", {}).get("tags", []), f"{name}.ipynb 的自测题单元应带 hide-input 标签"
+    html = [o["data"]["text/html"] for o in cell.get("outputs", []) if "text/html" in o.get("data", {})]
+    scripts = [o for o in cell.get("outputs", []) if "application/javascript" in o.get("data", {})]
+    assert len(html) == 1 and len(scripts) == 1, f"{name}.ipynb 的自测题单元没有存下输出：先执行笔记本"
+    count = "".join(html[0]).count('class="cnnlib-quiz-q"')
+    assert 5 <= count <= 8, f"{name}.ipynb 的自测题有 {count} 道，应为 5–8 道"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_section_has_open_exercises(name: str) -> None:
+    """“开放练习”一节：2–3 道题，每道有提示，并把好的答案折叠在 <details> 里。"""
+    text = _markdown(name)
+    start = text.find("\n## 开放练习")
+    assert start >= 0, f"{name}.ipynb 没有“## 开放练习”一节"
+    end = text.find("\n## ", start + 1)
+    section = text[start:end if end >= 0 else None]
+    items = re.findall(r"^\d+\. ", section, re.M)
+    assert 2 <= len(items) <= 3, f"{name}.ipynb 的开放练习有 {len(items)} 道，应为 2–3 道"
+    assert section.count("提示：") >= len(items), f"{name}.ipynb 的开放练习不是每道都有提示"
+    assert section.count("<summary>好的答案是什么样的</summary>") == len(items), \
+        f"{name}.ipynb 的开放练习不是每道都有折叠的“好的答案是什么样的”"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_quiz_answers_back_with_no_network(browser, base_url: str, name: str) -> None:
+    """在网站的这一页上作答：第一题选错、第二题选对，看反馈；本机以外的请求一律拦下。
+
+    答对时的反馈必须是“答对了。”加上静态版（打印版）里同一道题的解释，点中的选项就是静态版写的答案。
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    external: list[str] = []
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def only_local(route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    def feedback(question) -> tuple[str, list[str]]:
+        box = question.locator(".Feedback")
+        return " ".join(box.inner_text().split()), (box.get_attribute("class") or "").split()
+
+    page.route("**/*", only_local)
+    try:
+        page.goto(f"{base_url}notebooks/{name}.html", wait_until="networkidle")
+        quiz = page.locator(".cnnlib-quiz")
+        assert quiz.count() == 1, f"{name}.html 应当正好有一组自测题，找到 {quiz.count()} 组"
+        page.wait_for_selector(".cnnlib-quiz .Quiz", timeout=10_000)
+        questions, key = quiz.locator(".Quiz"), quiz.locator(".cnnlib-quiz-item")
+        counts = questions.count(), key.count()
+        first, second = questions.nth(0), questions.nth(1)
+        first.locator('label[data-correct="false"]').first.click()
+        wrong = feedback(first)
+        labels = [" ".join(t.split()) for t in second.locator("label").all_inner_texts()]
+        right = second.locator('label[data-correct="true"]')
+        chosen = " ".join(right.inner_text().split())
+        right.click()
+        answered = feedback(second)
+        answer_line = " ".join((key.nth(1).locator(".cnnlib-quiz-a").text_content() or "").split())
+        key_hidden = not quiz.locator(".cnnlib-quiz-key").is_visible()
+    finally:
+        context.close()
+
+    assert not external, f"{name}.html 的自测题请求了外部地址：{external}"
+    assert not errors, f"{name}.html 有控制台错误：{errors}"
+    assert counts[0] == counts[1] and 5 <= counts[0] <= 8, f"{name}.html：交互版 {counts[0]} 题，静态版 {counts[1]} 题"
+    assert wrong[0].startswith("不对") and wrong[0].endswith("再想一想，试试别的选项。"), wrong
+    assert "incorrect" in wrong[1], wrong
+    letter = "ABCDEF"[labels.index(chosen)]
+    prefix = f"答案：{letter}（{chosen}）。"
+    assert answer_line.startswith(prefix), f"{name}.html：点中的是 {prefix}，静态版写的是 {answer_line}"
+    assert answered[0] == "答对了。" + answer_line.removeprefix(prefix), answered
+    assert "correct" in answered[1], answered
+    assert key_hidden, f"{name}.html：交互版已经渲染，静态的题目与答案却还显示在屏幕上"

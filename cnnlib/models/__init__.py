@@ -20,11 +20,18 @@ from cnnlib.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 
 
 @dataclass(frozen=True)
-class CpuSizes:
-    """cpu 配置下的训练样本数、测试样本数与轮数（见 :mod:`cnnlib.profiles`）。"""
+class CpuSetting:
+    """cpu 配置：没有 GPU 的 2 核 CPU 上，网络在约五分钟的训练里明显学到东西的设定（见 :mod:`cnnlib.profiles`）。
+
+    与书中设定相比可以换更小的输入分辨率与批量、只取一部分训练数据、少训练几轮；模型与学习率不变。
+    每一项都按实测选取（``benchmarks/cpu_sizes.py`` 与 ``benchmarks/results/cpu-sizes.md``）。
+    """
+    resolution: int
+    batch_size: int
     num_train: int
     num_test: int
     num_epochs: int
+    why: str  # 一句话：为什么这样改（训练单元格的配置行会打印它）
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class ModelSpec:
     resolution: int     # 训练时的输入分辨率（28 表示不缩放）
     lr: float
     batch_size: int
-    cpu: CpuSizes
+    cpu: CpuSetting
     reported: Reported
     params: int         # 可训练参数个数，按层公式手算（tests/test_models.py 与 count_parameters 核对）
     num_epochs: int = 10
@@ -68,22 +75,24 @@ class ModelSpec:
 
 # cpu 配置的数据量按 2 核 CPU 上实测的训练速度选取，使每本笔记本训练与评估合计约 6 分钟以内
 # （测量见 benchmarks/results/cpu-sizes.md）；LeNet-BN 快两个数量级，所以用全部数据。
+_WHY = "2 核 CPU 上，书中的输入与批量在几分钟里只够做几十次参数更新；更小的输入与批量让同样的时间做几百次"
+
 SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("alexnet", "AlexNet", "7.1", "alexnet", alexnet, 224, 0.01, 128,
-              CpuSizes(4_000, 500, 3), Reported(0.880, 407.4, 0.883), params=46_764_746),
+              CpuSetting(96, 32, 8_000, 1_000, 3, _WHY), Reported(0.880, 407.4, 0.883), params=46_764_746),
     ModelSpec("vgg11", "VGG-11", "7.2", "vgg", vgg11, 224, 0.05, 128,
-              CpuSizes(2_800, 500, 3), Reported(0.917, 333.2, 0.920), params=43_093_322),
+              CpuSetting(96, 32, 8_000, 1_000, 3, _WHY), Reported(0.917, 333.2, 0.920), params=43_093_322),
     ModelSpec("nin", "NiN", "7.3", "nin", nin, 224, 0.1, 128,
-              CpuSizes(5_000, 500, 3), Reported(0.885, 385.2, 0.790), params=1_992_166),
+              CpuSetting(96, 32, 20_000, 1_000, 3, _WHY), Reported(0.885, 385.2, 0.790), params=1_992_166),
     ModelSpec("googlenet", "GoogLeNet", "7.4", "googlenet", googlenet, 96, 0.1, 128,
-              CpuSizes(10_000, 1_000, 3), Reported(0.864, 601.7, 0.886), params=5_977_530),
+              CpuSetting(64, 32, 12_800, 1_000, 3, _WHY), Reported(0.864, 601.7, 0.886), params=5_977_530),
     ModelSpec("lenet_bn", "LeNet-BN", "7.5", "batch-norm", lenet_bn, 28, 1.0, 256,
-              CpuSizes(60_000, 10_000, 10),
+              CpuSetting(28, 256, 60_000, 10_000, 10, ""),
               Reported(0.842, 21184.6, "0.807（从零实现）/ 0.708（nn.BatchNorm）"), params=44_878),
     ModelSpec("resnet18", "ResNet-18", "7.6", "resnet", resnet18, 96, 0.05, 256,
-              CpuSizes(6_000, 1_000, 3), Reported(0.906, 828.8, 0.893), params=11_178_378),
+              CpuSetting(64, 64, 10_240, 1_000, 3, _WHY), Reported(0.906, 828.8, 0.893), params=11_178_378),
     ModelSpec("densenet", "DenseNet", "7.7", "densenet", densenet, 96, 0.1, 256,
-              CpuSizes(6_400, 1_000, 3), Reported(0.909, 820.2, 0.885), params=758_226),
+              CpuSetting(64, 64, 20_480, 1_000, 3, _WHY), Reported(0.909, 820.2, 0.885), params=758_226),
 )}
 
 
@@ -96,7 +105,7 @@ def model_spec(name: str) -> ModelSpec:
 
 
 __all__ = [
-    "SPECS", "ModelSpec", "CpuSizes", "Reported", "model_spec",
+    "SPECS", "ModelSpec", "CpuSetting", "Reported", "model_spec",
     "alexnet",
     "vgg_block", "vgg", "vgg11", "VGG11_ARCH",
     "nin_block", "nin",

@@ -31,6 +31,9 @@ def alexnet(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
         nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
         nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),  # N x 256 x 5 x 5
+        # 与 torchvision 的 AlexNet 一样，在分类器前放一个自适应汇聚层：224×224 时它什么也不做（5×5 进、5×5 出），
+        # 输入更小时（如 cpu 配置的 96×96）把特征图变成 5×5，全连接层不变
+        nn.AdaptiveAvgPool2d((5, 5)),
         nn.Flatten(),
         # 全连接层占了绝大部分参数，用暂退法（dropout）抑制过拟合
         nn.Linear(256 * 5 * 5, 4096), nn.ReLU(), nn.Dropout(p=0.5),

@@ -38,8 +38,10 @@ def vgg(conv_arch, num_classes: int = 10, in_channels: int = 1) -> nn.Sequential
         in_channels = out_channels
     # 五个块把 224 减半五次，剩 7×7。全连接层保持 4096 宽：即使卷积通道缩小了，
     # 书中的小 VGG 也只缩卷积通道（见 vgg11 的说明）
+    # 与 torchvision 的 VGG 一样，分类器前的自适应汇聚层在 224×224 时什么也不做（7×7 进、7×7 出），
+    # 输入更小时（如 cpu 配置）把特征图变成 7×7，全连接层不变
     return nn.Sequential(
-        *conv_blks, nn.Flatten(),
+        *conv_blks, nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(),
         nn.Linear(in_channels * 7 * 7, 4096), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(4096, num_classes),
