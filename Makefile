@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= cpu
 # 较慢的 CPU 上按比例缩小 cpu 配置的数据量，例如 make execute CPU_FRACTION=0.2（见 cnnlib/profiles.py）
 CPU_FRACTION ?=
+AMP ?= $(if $(filter cpu,$(PROFILE)),fp32,)
 # 七本笔记本来自 cnnlib 的模型登记表（cnnlib/models/__init__.py 的 SPECS），在用到时才问（那时 .venv 已装好）
 NOTEBOOKS = $(shell $(BIN)/python -m cnnlib list --notebooks)
 # 以 root 运行时安装的 Debian 软件包：真实数据、中文字体、浏览器测试用的 Chromium
@@ -83,14 +84,18 @@ test-fast: setup
 	CNNLIB_PROFILE=smoke CNNLIB_PROGRESS=0 $(BIN)/python -m pytest tests -m "not slow" \
 	  --ignore=tests/test_site.py --ignore=tests/test_pdf.py
 
-# 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full
+# 用指定的运行配置重新执行全部笔记本并保存输出，例如 GPU 上：make execute PROFILE=full。
+# cpu 配置默认用 float32（AMP=fp32）：网站上的 CPU 输出就是没有 AMX 的笔记本电脑得到的精度；AMP= 留空则按设备自动选
 execute: setup
-	CNNLIB_PROFILE=$(PROFILE) CNNLIB_CPU_FRACTION=$(CPU_FRACTION) CNNLIB_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute \
+	CNNLIB_PROFILE=$(PROFILE) CNNLIB_AMP=$(AMP) CNNLIB_CPU_FRACTION=$(CPU_FRACTION) CNNLIB_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute \
 	  --inplace --ExecutePreprocessor.timeout=3600 $(NOTEBOOKS)
 
 # ---- 书中的完整设定（GPU）----
-# 七个网络的 full 配置、GPU 上的测速与初始化对照；结果写进 cnnlib/published/ 与 benchmarks/results/。
-# 只需要装了 torch 的 python3（不建 .venv、不联网），所以也能在没有网络的 GPU 机器上运行。
+# 七个网络各三个随机种子、NiN 的推荐设定三个种子、精度检查、内存峰值、测速与初始化对照，几个工作进程
+# 同时训练；结果写进 cnnlib/published/ 与 benchmarks/results/。做完的跳过，被时限打断的从检查点继续，
+# 所以同一条命令可以再运行一次。只需要装了 torch 的 python3（不建 .venv、不联网），所以也能在没有网络的
+# GPU 机器上运行。例如 make full-run FULL_RUN_ARGS="--deadline 450 --pack out.tar"；
+# 先看计划：make full-run FULL_RUN_ARGS=--plan。CPU 上的演练（--profile smoke）在 tests/test_full_run.py 里。
 full-run:
 	$(PYTHON) benchmarks/full_run.py $(FULL_RUN_ARGS)
 

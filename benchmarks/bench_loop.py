@@ -76,6 +76,17 @@ def train_flops_per_image(factory, resolution: int) -> tuple[float, float]:
     return total.get_total_flops() / 2, float(cnnlib.count_flops(net, resolution))
 
 
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool):
+    """在一段代码里把 ``torch.backends.cudnn.benchmark`` 设为 ``enabled``，之后恢复原来的值。"""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 class PILFashionMNIST(torch.utils.data.Dataset):
     """与 torchvision.datasets.FashionMNIST + transforms.Resize + ToTensor 相同的逐张处理。"""
 
@@ -181,12 +192,8 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             if name == "syllabus":
                 net.to(device)
-                benchmark = torch.backends.cudnn.benchmark
-                torch.backends.cudnn.benchmark = False  # d2l 的默认；cnnlib.train 在上一轮打开了它
-                try:
+                with cudnn_benchmark(False):  # d2l 的默认；cnnlib.train 在 GPU 上打开它
                     syllabus_epoch(net, train_loader, test_loader, optim[name], device)
-                finally:
-                    torch.backends.cudnn.benchmark = benchmark
             else:
                 with contextlib.redirect_stdout(io.StringIO()):  # 只要速度，不要每轮的总结行
                     cnnlib.train(net, train_iter, test_iter, 1, lr, device, init=None,
@@ -200,7 +207,7 @@ def main(argv=None) -> int:
 
     amp, cl = cnnlib.resolve_speed_options(device)
     print(f"\ncnnlib 默认设置：amp={amp}，channels_last={cl}")
-    summary = {"method": METHOD, "syllabus_cudnn_benchmark": False,
+    summary = {"method": METHOD, "syllabus_cudnn_benchmark": False,  # 见 cudnn_benchmark(False)
                "device": cnnlib.device_name(device), "model": args.model, "resolution": resolution,
                "batch_size": batch_size, "num_train": args.num_train, "num_test": args.num_test,
                "peak_gflops": peak, "loops": {}}

@@ -7,7 +7,7 @@
 ``benchmarks/results/cpu-sizes.md``。
 
     python benchmarks/cpu_sizes.py alexnet                      # 登记表的 cpu 配置
-    python benchmarks/cpu_sizes.py nin --resolution 96 --batch-size 32 --num-train 20000 --epochs 3
+    python benchmarks/cpu_sizes.py nin --resolution 96 --batch-size 32 --num-train 20000 --epochs 3 --init he
     python benchmarks/cpu_sizes.py --all --json results.jsonl   # 七个网络依次跑
 
 每行输出：设定、参数更新次数、离开平台期的位置（训练损失第一次比 ln 10 低 0.1 的读数）、逐轮测试准确率、
@@ -39,7 +39,10 @@ def plateau_exit(history: cnnlib.History, updates_per_epoch: int) -> int | None:
     return None
 
 
-def run(model: str, overrides: dict, seed: int = 0) -> dict:
+INITS = {"xavier": cnnlib.xavier_init, "he": cnnlib.kaiming_init}
+
+
+def run(model: str, overrides: dict, seed: int = 0, init: str = "xavier") -> dict:
     profile = cnnlib.get_profile(model, name="cpu")
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     train_iter, test_iter = cnnlib.load_fashion_mnist(profile.batch_size, resize=profile.resize,
@@ -47,11 +50,11 @@ def run(model: str, overrides: dict, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     net = cnnlib.model_spec(model).factory()
     history = cnnlib.train(net, train_iter, test_iter, profile.num_epochs, profile.lr, "cpu", amp=None,
-                           plot=False, progress=False, readouts_per_epoch=8)
+                           init=INITS[init], plot=False, progress=False, readouts_per_epoch=8)
     updates = len(train_iter) * history.epochs
     return {"model": model, "resolution": profile.resolution, "batch_size": profile.batch_size,
             "lr": profile.lr, "num_train": profile.num_train, "num_test": profile.num_test,
-            "epochs": history.epochs, "updates": updates, "seed": seed,
+            "epochs": history.epochs, "updates": updates, "seed": seed, "init": init,
             "plateau_exit": plateau_exit(history, len(train_iter)),
             "test_acc": history.test_acc, "train_loss": history.train_loss,
             "wall_time": history.wall_time, "device": history.device, "threads": torch.get_num_threads()}
@@ -59,7 +62,7 @@ def run(model: str, overrides: dict, seed: int = 0) -> dict:
 
 def line(r: dict) -> str:
     left = "未离开" if r["plateau_exit"] is None else f"第 {r['plateau_exit']} 次"
-    return (f"{r['model']:<10} {r['resolution']}×{r['resolution']} 批量 {r['batch_size']:<3} lr {r['lr']:g} "
+    return (f"{r['model']:<10} {r['resolution']}×{r['resolution']} 批量 {r['batch_size']:<3} lr {r['lr']:g} {r['init']} "
             f"{r['num_train']:>6,} 张 × {r['epochs']} 轮 = {r['updates']:>5,} 次更新；离开平台期：{left}；"
             f"测试准确率 {' → '.join(f'{a:.3f}' for a in r['test_acc'])}；{r['wall_time']:.0f} 秒；{r['device']}")
 
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--num-test", type=int)
     parser.add_argument("--epochs", type=int, dest="num_epochs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", choices=list(INITS), default="xavier", help="初始化（默认 Xavier，书中的设定）")
     parser.add_argument("--json", type=Path, help="每个结果追加一行 JSON 到这个文件")
     args = parser.parse_args(argv)
     models = list(cnnlib.SPECS) if args.all else args.models
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("CNNLIB_PROGRESS", "0")
     overrides = {k: getattr(args, k) for k in ("resolution", "batch_size", "num_train", "num_test", "num_epochs")}
     for model in models:
-        r = run(model, overrides, args.seed)
+        r = run(model, overrides, args.seed, args.init)
         print(line(r), flush=True)
         if args.json:
             with args.json.open("a", encoding="utf-8") as f:

@@ -5,8 +5,8 @@
 1. 七个网络在书中设定下各训练三个随机种子（0、1、2）：全部 60,000/10,000 张、10 轮、登记表
    ``cnnlib.SPECS`` 的分辨率、批量与学习率，走与笔记本相同的 ``load_fashion_mnist`` + ``train``
    （``cnnlib.__main__.train_book_model``）。种子 0 即各节展示的 ``cnnlib/published/<模型>-full.json``，
-   其他种子写进 ``cnnlib/published/seeds/``（文件名见 ``cnnlib.run_file``）。
-2. NiN 的推荐设定（``cnnlib.VARIANTS``：He 初始化，依据是 7.3.7 的初始化测量与第 1 轮对照）三个随机种子。
+   其他种子写进 ``cnnlib/published/seeds/``（文件名见 ``cnnlib.results.run_file``）。
+2. NiN 的推荐设定（``cnnlib.results.VARIANTS``：He 初始化，依据是 7.3.7 的初始化测量与第 1 轮对照）三个随机种子。
 3. 每次运行结束时，在测试集上用训练时的精度数出混淆矩阵（``cnnlib.confusion_matrix``），写进结果的
    ``test_predictions``：7.3 节据此看 NiN 有没有从不被预测的类别。AlexNet 种子 0 另存第一层卷积核与
    一张测试图像的特征图（``alexnet-full-features.pt``，7.1 节用）。
@@ -33,22 +33,24 @@
 ``benchmarks/results/full-run-schedule-<设备>.json``，``--plan`` 在不训练的情况下打印待做的运行与
 按已发布记录的墙钟时间估计的用时。
 
-**预算（一块 H200，整个会话 15 分钟设备时间，一次调用至多 10 分钟）。** 计划，不是测量；训练的秒数按
-已发布的单独运行（H100）的墙钟时间估计，``--plan`` 会按当时的记录重算：
+**预算（一块 H200，整个会话 15 分钟设备时间，一次调用至多 10 分钟）。** 下面是计划，不是测量。
+``--plan`` 列出还没做的运行，并按随包发布的单独运行的墙钟时间估计：依次单独运行要多久，
+``--workers`` 个进程同时跑、每个运行的用时是单独时的 1、1.5、2 倍时又要多久（同时跑会慢多少，事先不知道）。
 
-    第一次调用（--deadline 450，timeout 510）         计划秒数
-      启动、读数据、起工作进程                          20
-      内存（独占 GPU，七个网络各两步）                  30
-      12 次训练 + 6 次精度检查（4 个进程同时）         340   单独依次运行约 770 秒：要求 4 个进程合起来
-                                                               快 2.3 倍；做不完的停在检查点里
-      循环测速（独占 GPU，两个网络）                    50   时间不够时留给第二次
-      合计                                             440
-    第二次调用（紧接着、机器还没交回；--deadline 200）：从检查点续完被打断的训练，补上没做的测速。
+    第一次调用（--deadline 420，timeout 480）                    计划秒数
+      启动、读数据、起工作进程                                     20
+      内存（独占 GPU，七个网络各两步）                             30
+      还没有的训练（每个网络缺的种子、NiN 的推荐设定三个种子）
+        与 6 次精度检查，4 个进程同时                             ≤ 320   到时限还没做完的停在检查点里
+      循环测速（独占 GPU，两个网络）                               50   时间不够时留给第二次
+      合计                                                       ≤ 420
+    第二次调用（紧接着、机器还没交回；--deadline 180，timeout 210）：从检查点续完被打断的训练，补上没做的测速。
 
-两次合计约 11 分钟，加上机器启动的一两分钟，在 15 分钟以内。已有完整结果的种子（种子 0 与早先的几个）
+两次至多约 11.5 分钟，加上机器启动的一两分钟，在 15 分钟以内。写出的每个文件另存在检查点目录里，
+所以第二次调用收到的工作树即使没有解包第一次的 tar，也不会重做已经完成的运行。已有完整结果的种子（种子 0 与早先的几个）
 不重跑，所以它们的结果里没有 ``test_predictions``。
 
-    python3 benchmarks/full_run.py --data .data/fashion-mnist --deadline 450 --pack $OUT/full-run.tar
+    python3 benchmarks/full_run.py --data .data/fashion-mnist --deadline 420 --pack $OUT/full-run.tar
     python benchmarks/full_run.py --profile smoke --results-dir /tmp/r --bench-dir /tmp/b   # CPU 上的演练
     python benchmarks/full_run.py --plan                                                   # 只看计划
 
@@ -68,6 +70,7 @@ import multiprocessing as mp
 import os
 import platform
 import queue
+import shutil
 import signal
 import sys
 import tarfile
@@ -187,7 +190,7 @@ def plan_jobs(args, device: torch.device) -> tuple[list[dict], list[str]]:
                 rel = run_file(model, seed, name, p)
                 record = read_json(res / rel)
                 add({"kind": "train", "key": Path(rel).stem, "model": model, "seed": seed, "variant": name,
-                     "path": rel, "exclusive": False, "tier": 1 if seed >= 2 else 0,
+                     "path": rel, "exclusive": False, "tier": 1 if seed >= 2 and name is None else 0,
                      "estimate": solo_seconds(model, epochs)[0]}, record is not None and is_complete(record))
     precision = read_json(res / "experiments" / f"precision-{p}.json") or {}
     for model in PRECISION_MODELS:
@@ -226,7 +229,7 @@ def print_plan(jobs: list[dict], workers: int) -> None:
     log(f"训练与检查依次单独运行约 {sequential:.0f} 秒（按随包发布的单独运行估计：{devices}）；"
         f"独占 GPU 的几项约 {alone:.0f} 秒。")
     for slowdown in (1.0, 1.5, 2.0):
-        log(f"  {workers} 个进程同时跑、每个运行比单独时慢 {slowdown:g} 倍时，训练与检查约 "
+        log(f"  {workers} 个进程同时跑、每个运行的用时是单独时的 {slowdown:g} 倍时，训练与检查约 "
             f"{_makespan([j['estimate'] * slowdown for j in shared], workers):.0f} 秒")
 
 
@@ -327,15 +330,14 @@ def run_training(job: dict, device: torch.device, options: dict) -> dict:
 def test_predictions(net, model: str, profile, device: torch.device, seed: int, history) -> dict:
     """训练结束时在同一个测试集上数出的混淆矩阵与各类别被预测的次数。
 
-    精度与内存布局与训练时评估的相同，所以对角线之和除以样本数就是最后一轮的测试准确率。
+    精度与内存布局与训练时每轮的评估相同，所以对角线之和除以样本数就是最后一轮的测试准确率。
     """
     resolution, _, batch_size = book_setting(model, profile)
     _, test_iter = cnnlib.load_fashion_mnist(batch_size, resize=_resize(resolution), profile=profile,
                                              device=device, seed=seed)
-    train_amp = _amp(history.precision)
+    # 与 cnnlib.train 每轮的评估相同：float32（History.eval_precision）、输入不换内存布局
     eval_amp = _amp(getattr(history, "eval_precision", None) or history.precision)
-    _, channels_last = cnnlib.resolve_speed_options(device, train_amp, "auto")
-    confusion = cnnlib.confusion_matrix(net, test_iter, 10, device, amp=eval_amp, channels_last=channels_last)
+    confusion = cnnlib.confusion_matrix(net, test_iter, 10, device, amp=eval_amp, channels_last=False)
     return {"confusion": confusion.tolist(), "counts": confusion.sum(dim=0).tolist(),
             "precision": eval_amp or "fp32", "rows": "真实类别", "columns": "预测的类别"}
 
@@ -511,10 +513,39 @@ class Run:
     def write_json(self, data: dict, path: Path) -> None:
         self.wrote(cnnlib.write_record(data, path))
 
-    def wrote(self, path: Path) -> None:
+    def wrote(self, path: Path, note: str = "写入") -> None:
         self.written.append(path)
-        log(f"  写入 {path}")
+        self._mirror(path)
+        log(f"  {note} {path}")
         self.pack()
+
+    # 写出的每个文件另存一份在检查点目录下（它被 git 忽略，同一台机器上的下一次调用还在）：下一次调用
+    # 即使收到的是没有解包上次 tar 的工作树（已发布的文件被换回旧的），也不会把做完的运行再做一遍
+    def _mirror_roots(self) -> tuple[tuple[Path, Path], ...]:
+        written = self.args.checkpoint_dir / "written"
+        return ((self.args.results_dir, written / "results"), (self.args.bench_dir, written / "bench"))
+
+    def _mirror(self, path: Path) -> None:
+        for base, mirror in self._mirror_roots():
+            if path.resolve().is_relative_to(base.resolve()):
+                copy = mirror / path.resolve().relative_to(base.resolve())
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                tmp = copy.with_name(copy.name + ".tmp")
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, copy)
+                return
+
+    def restore(self) -> None:
+        """把上一次调用写出、工作树里却没有（或不同）的文件放回原处，并打进这次的 tar。"""
+        for base, mirror in self._mirror_roots():
+            if not mirror.is_dir():
+                continue
+            for copy in sorted(p for p in mirror.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+                target = base / copy.relative_to(mirror)
+                if not target.exists() or target.read_bytes() != copy.read_bytes():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(copy, target)
+                    self.wrote(target, "从上一次调用恢复")
 
     def pack(self) -> None:
         if not self.args.pack:
@@ -739,10 +770,9 @@ def main(argv=None) -> int:
     if args.data is not None:
         os.environ["CNNLIB_DATA"] = str(args.data.resolve())  # 工作进程与 bench_loop 也从这里读数据
     device = cnnlib.try_gpu()
-    jobs, done = plan_jobs(args, device)
-    shared = sum(not j["exclusive"] for j in jobs)
-    args.workers = max(1, min(args.workers or WORKERS.get(device.type, 1), shared or 1))
     if args.plan:
+        jobs, done = plan_jobs(args, device)
+        args.workers = args.workers or WORKERS.get(device.type, 1)
         log(environment(device))
         log(f"已经完整、跳过 {len(done)} 项：{'、'.join(done) or '没有'}")
         print_plan(jobs, args.workers)
@@ -754,6 +784,11 @@ def main(argv=None) -> int:
         d.mkdir(parents=True, exist_ok=True)
     run = Run(args, device)
     log(environment(device))
+    if not args.force:
+        run.restore()
+    jobs, done = plan_jobs(args, device)
+    shared = sum(not j["exclusive"] for j in jobs)
+    args.workers = max(1, min(args.workers or WORKERS.get(device.type, 1), shared or 1))
     for key in done:
         log(f"已有完整结果，跳过 {key}")
     if not jobs:

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 import cnnlib
-from cnnlib.profiles import FULL_TEST, FULL_TRAIN, SMOKE_SIZE
+from cnnlib.profiles import FULL_TEST, FULL_TRAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "notebooks" / "results"   # 笔记本执行时写出的结果（cpu、smoke 配置）
@@ -95,19 +95,19 @@ def training_table(chosen: dict[str, dict]) -> list[str]:
 def seeds_table(published: Path | None) -> list[str]:
     """完整设定下每个网络几个随机种子的测试准确率：平均与分散程度（最低–最高、标准差）。
 
-    另一种设定（``cnnlib.VARIANTS``，例如 NiN 的 He 初始化）在它的网络下面单列一行。
+    另一种设定（``cnnlib.results.VARIANTS``，例如 NiN 的 He 初始化）在它的网络下面单列一行。
     """
     lines = ["| 模型 | 设定 | 种子数 | 最终：平均 | 最终：最低–最高 | 最终：标准差 | 最高：平均 | 最后三轮：平均 |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for key, name, notebook in MODELS:
-        for variant in [None] + [v.name for v in cnnlib.VARIANTS.get(key, ())]:
+        for variant in [None] + [v.name for v in cnnlib.results.VARIANTS.get(key, ())]:
             setting = "书中设定" if variant is None else cnnlib.results.variant(key, variant).title
             records = cnnlib.seed_runs(key, variant, published) if published is not None else []
             if not records:
                 lines.append(f"| {_link(name, notebook)} | {setting} | 0 | 还没有结果 | — | — | — | — |")
                 continue
-            rows = [cnnlib.seed_row(r) for r in records]
-            final, best, last3 = (cnnlib.spread([getattr(r, k) for r in rows]) for k in ("final", "best", "last3"))
+            rows = [cnnlib.results.seed_row(r) for r in records]
+            final, best, last3 = (cnnlib.results.spread([getattr(r, k) for r in rows]) for k in ("final", "best", "last3"))
             std = "—" if math.isnan(final.std) else f"{final.std:.3f}"
             lines.append(f"| {_link(name, notebook)} | {setting} | {len(rows)} | {final.mean:.3f} | "
                          f"{final.low:.3f}–{final.high:.3f} | {std} | {best.mean:.3f} | {last3.mean:.3f} |")
@@ -124,12 +124,18 @@ def reported_table() -> list[str]:
 
 
 def profiles_table() -> list[str]:
+    """每个模型在三种运行配置下怎样训练：数据量、轮数、输入分辨率与批量（来自登记表与 cnnlib.get_profile）。"""
+    def cell(num_train: int, num_test: int, epochs: int, resolution: int, batch_size: int) -> str:
+        return f"{num_train:,} / {num_test:,} 张，{epochs} 轮，输入 {resolution}×{resolution}，批量 {batch_size}"
+
     lines = ["| 模型 | full | cpu | smoke |", "|---|---|---|---|"]
-    smoke = f"{SMOKE_SIZE[0]:,} / {SMOKE_SIZE[1]:,} 张，{SMOKE_SIZE[2]} 轮"
     for key, name, _ in MODELS:
-        cpu = cnnlib.model_spec(key).cpu
-        lines.append(f"| {name} | {FULL_TRAIN:,} / {FULL_TEST:,} 张，书中的轮数 | "
-                     f"{cpu.num_train:,} / {cpu.num_test:,} 张，{cpu.num_epochs} 轮 | {smoke} |")
+        spec = cnnlib.model_spec(key)
+        cpu = spec.cpu  # 登记表的值（不受 CNNLIB_CPU_FRACTION 影响）
+        smoke = cnnlib.get_profile(key, None, "smoke")
+        lines.append(f"| {name} | {cell(FULL_TRAIN, FULL_TEST, spec.num_epochs, spec.resolution, spec.batch_size)} | "
+                     f"{cell(cpu.num_train, cpu.num_test, cpu.num_epochs, cpu.resolution, cpu.batch_size)} | "
+                     f"{cell(smoke.num_train, smoke.num_test, smoke.num_epochs, smoke.resolution, smoke.batch_size)} |")
     return lines
 
 
@@ -247,8 +253,9 @@ def render_page(chosen: dict[str, dict], skipped: list[str], sources: list[str],
         "",
         "## 运行配置一览",
         "",
-        "运行配置只改变用多少数据（训练 / 测试图像数）和训练几轮，不改变模型、分辨率、批量大小或学习率"
-        "（见 `cnnlib/profiles.py`）。有 GPU 时默认 full，否则默认 cpu；环境变量 `CNNLIB_PROFILE` 可以覆盖。",
+        "运行配置决定用多少数据（训练 / 测试图像数）、训练几轮；cpu 与 smoke 配置还换用更小的输入分辨率与批量，"
+        "让 2 核 CPU 在几分钟里做足够多次参数更新。模型与学习率不变（见 `cnnlib/profiles.py`）。"
+        "有 GPU 时默认 full，否则默认 cpu；环境变量 `CNNLIB_PROFILE` 可以覆盖。",
         "",
     ] + profiles_table() + [""]
     return "\n".join(out)

@@ -105,19 +105,22 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
-def train_book_model(model: str, profile, device: torch.device, *, batch_size: int, lr: float,
-                     seed: int = 0, root: Path | None = None, **train_options):
-    """用书中的分辨率建好 ``model``，加载 ``profile`` 的数据并训练，返回 ``(net, history)``。
+def train_book_model(model: str, profile, device: torch.device, *, batch_size: int | None = None,
+                     lr: float | None = None, seed: int = 0, root: Path | None = None, **train_options):
+    """按运行配置 ``profile`` 建好 ``model``、加载数据并训练，返回 ``(net, history)``。
 
-    命令行与 ``benchmarks/full_run.py`` 共用这一条路径（与笔记本相同：``load_fashion_mnist`` + ``train``）。
-    ``train_options`` 原样传给 :func:`cnnlib.train`（例如 ``amp``、``checkpoint``、``init``）。
+    分辨率、批量与学习率取自 ``profile``（``full`` 是书中的设定，``cpu``、``smoke`` 换更小的输入与批量）；
+    ``batch_size``（每个进程的批量）与 ``lr`` 给出时代替它们。命令行与 ``benchmarks/full_run.py`` 共用这一条路径
+    （与笔记本相同：``load_fashion_mnist`` + ``train``）。``train_options`` 原样传给 :func:`cnnlib.train`
+    （例如 ``amp``、``checkpoint``、``init``）。
     """
     spec = model_spec(model)
-    train_iter, test_iter = load_fashion_mnist(batch_size, resize=spec.resize, profile=profile,
-                                               root=root, device=device, seed=seed)
+    train_iter, test_iter = load_fashion_mnist(batch_size or profile.batch_size, resize=profile.resize,
+                                               profile=profile, root=root, device=device, seed=seed)
     torch.manual_seed(seed)  # 各进程的初始权重相同（DDP 还会再从 0 号进程广播一次）
     net = spec.factory()
-    history = train(net, train_iter, test_iter, profile.num_epochs, lr, device, plot=False, **train_options)
+    history = train(net, train_iter, test_iter, profile.num_epochs, lr or profile.lr, device, plot=False,
+                    **train_options)
     return net, history
 
 
@@ -154,11 +157,11 @@ def _interrupted(prog: str, checkpoint: Path | None, epochs: int | None = None) 
 
 
 def _train(args, prog: str = PROG) -> int:
-    spec = model_spec(args.model)
-    lr = args.lr or spec.lr
-    batch_size = args.batch_size or spec.batch_size
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    profile = get_profile(args.model, args.epochs, args.profile)  # 分辨率、批量与学习率的默认值来自运行配置
+    lr = args.lr or profile.lr
+    batch_size = args.batch_size or profile.batch_size
     if batch_size % world_size:
         raise ValueError(f"全局批量 --batch-size {batch_size} 不能被进程数 {world_size} 整除，"
                          f"请改成 {world_size} 的倍数。")
@@ -173,7 +176,6 @@ def _train(args, prog: str = PROG) -> int:
     else:
         device = try_gpu()
     try:
-        profile = get_profile(args.model, args.epochs, args.profile)
         if rank == 0:
             print(profile)
             if args.epochs is not None and profile.num_epochs != args.epochs:
@@ -187,7 +189,7 @@ def _train(args, prog: str = PROG) -> int:
         if history.interrupted:  # train() 把 Ctrl-C 变成了记录里的一个标志
             return _interrupted(prog, args.checkpoint, history.epochs) if rank == 0 else INTERRUPTED
         if rank == 0 and args.out is not None and history.epochs:
-            record = result_record(args.model, net, history, spec.resolution, lr=lr, batch_size=batch_size,
+            record = result_record(args.model, net, history, profile.resolution, lr=lr, batch_size=batch_size,
                                    world_size=world_size, seed=args.seed)
             print(f"结果已写入 {write_record(record, args.out)}")
     finally:

@@ -218,6 +218,8 @@ def layer_rows(net: nn.Sequential, resolution: int, block=None, flatten_row: boo
             k = _int(layer.kernel_size)
             kind = "最大汇聚" if isinstance(layer, nn.MaxPool2d) else "平均汇聚"
             row = ["pool", f"{kind} {k}×{k}", "，".join(_geometry(layer))]
+        elif isinstance(layer, nn.AdaptiveAvgPool2d) and shape[-2:] != (1, 1):
+            pass  # AlexNet/VGG 分类器前的自适应汇聚：在书中的分辨率下什么也不做，图中不画
         elif isinstance(layer, nn.AdaptiveAvgPool2d):
             row = ["pool", "全局平均汇聚", "每个通道平均成一个数"]
         elif isinstance(layer, nn.Linear):

@@ -20,6 +20,13 @@ class History:
     # 所以一次训练只有一个测试准确率；""：早于这个字段的记录，不知道
     eval_precision: str = ""
     profile: str | None = None
+    # 这次训练的设定（train() 从迭代器与参数记下；早于这些字段的记录为 None）：
+    # 输入分辨率、全局批量（分布式时是各进程之和）、学习率、初始化函数的名字、随机种子
+    resolution: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    init: str | None = None
+    seed: int | None = None
     num_train: int = 0   # 每轮训练的样本数（训练时逐批数出来，分布式时是各进程之和）
     num_test: int = 0
     total_train: int = 0  # 完整数据集的大小（用子集时大于 num_train）

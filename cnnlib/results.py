@@ -3,7 +3,8 @@
 书中完整设定的结果随 cnnlib 一起发布（``cnnlib/published/``），由 :func:`load_full_result`、
 :func:`show_full_result`、:func:`seed_results` 与 :func:`load_published` 读出。同一设定的几个随机种子
 由 :func:`seed_runs` 读出，:func:`seed_table` 与 :func:`compare_seed_settings` 列成表，
-:func:`compare_with_band` 把读者自己的一次运行放在它们的范围（band）旁边比较。
+:func:`compare_with_band` 把读者自己的一次运行放在它们的范围（band）旁边比较，:func:`seed_spread` 以
+“同一次运行最后三轮的起伏”为尺度，判断种子之间、几个来源的报告值之间、两个网络之间的差别是否超过它。
 """
 
 from __future__ import annotations
@@ -299,13 +300,23 @@ class Spread(NamedTuple):
     high: float
     std: float
 
+    @property
+    def width(self) -> float:
+        """最高减最低。"""
+        return self.high - self.low
+
+
+def _last_epochs(acc: list[float]) -> list[float]:
+    """最后三轮（不足三轮时取全部）：种子表的“最后三轮平均”与 :func:`seed_spread` 的尺度都按它。"""
+    return acc[-3:]
+
 
 def seed_row(record: dict) -> SeedRow:
     """一次运行的最终、最高（及其轮次）与最后三轮平均的测试准确率。"""
     acc = record["history"]["test_acc"]
     best = max(acc)
     return SeedRow((record.get("settings") or {}).get("seed"), acc[-1], best, acc.index(best) + 1,
-                   statistics.fmean(acc[-3:]))
+                   statistics.fmean(_last_epochs(acc)))
 
 
 def spread(values: list[float]) -> Spread:
@@ -319,9 +330,8 @@ def spread(values: list[float]) -> Spread:
 
 def _setting_title(model: str, variant_name: str | None) -> str:
     if variant_name is None:
-        return f"书中设定（{BOOK_INIT}）"
-    v = variant(model, variant_name)
-    return f"{v.title}（{v.init}）"
+        return "书中设定（Xavier 初始化）"
+    return variant(model, variant_name).title
 
 
 def _devices(records: list[dict]) -> str:
@@ -374,7 +384,187 @@ def compare_seed_settings(model: str, directory: str | Path | None = None) -> st
         each = "、".join(f"{r.final:.3f}" for r in rows)
         lines.append(f"| {title} | {len(rows)} | {each} | {final.mean:.3f}（{final.low:.3f}–{final.high:.3f}） | "
                      f"{best.mean:.3f}（{best.low:.3f}–{best.high:.3f}） | {last3.mean:.3f} | {_devices(records)} |")
-    return "\n".join(lines) if found else None
+    notes = [f"{v.title}：{v.why}。" for v in VARIANTS.get(model, ())]
+    return "\n".join(lines + ([""] + notes if notes else [])) if found else None
+
+
+# ---------------------------------------------------------------------------
+# 种子之间的差别有多大：以“同一次运行最后三轮的起伏”为尺度
+# ---------------------------------------------------------------------------
+# 一次运行最后一轮的测试准确率带着逐轮的起伏（学习率不衰减时到最后几轮仍上下跳动）。两个这样的读数相差
+# 不到这个起伏，就分不出高低。所以种子之间、几个来源的报告值之间、两个网络之间的差别，都先与它比较。
+
+_SLACK = 1e-9  # 准确率是“答对的张数 / 张数”，相等的差别在浮点数的最后一位上可能不同
+
+
+def _exceeds(difference: float, yardstick: float) -> bool:
+    return difference > yardstick + _SLACK
+
+
+class SeedSpread(NamedTuple):
+    """:func:`seed_spread` 的结果：打印的几行，以及得出结论用到的数。
+
+    ``seeds_verdict``：``"one_seed"``（只有一个种子）、``"seed_effect"``（按最后三轮平均，种子之间的差别也超过尺度）、
+    ``"last_epoch"``（只有最后一轮的差别超过尺度）或 ``"within"``（都不超过）。
+    ``sources_verdict``：``"within"``（几个来源的差别不超过尺度）、``"seeds"``（超过尺度，但不超过本书种子之间
+    最终值的差别）、``"beyond"``（两者都超过）；不与报告值比较时（另一种设定）为 None。
+    ``versus_verdict``：与另一个网络比较时同样三种取值；没有比较时为 None。
+    """
+    rows: list[SeedRow]
+    final: Spread             # 各种子的最终测试准确率
+    best: Spread              # 各种子的最高测试准确率
+    last3: Spread             # 各种子最后三轮的平均
+    scale: float              # 尺度：同一次运行最后三轮测试准确率的最高减最低，取各种子中最大的
+    seeds_verdict: str
+    sources: dict[str, float]  # 来源 → 最终测试准确率（教学笔记、d2l、本书种子 0）；另一种设定时为空
+    sources_verdict: str | None
+    versus: SeedSpread | None  # versus 给出时，另一个网络的结果
+    versus_verdict: str | None
+    lines: list[str]
+
+
+def _verdict(difference: float, scale: float, seeds: float) -> str:
+    """差别与尺度、与种子之间的差别相比：``"within"``、``"seeds"`` 或 ``"beyond"``。"""
+    if not _exceeds(difference, scale):
+        return "within"
+    return "seeds" if not _exceeds(difference, seeds) else "beyond"
+
+
+def seed_spread(model: str, variant_name: str | None = None, directory: str | Path | None = None, *,
+                versus: str | None = None, show: bool = True) -> SeedSpread | None:
+    """同一设定的几个随机种子之间、几个来源的报告值之间差多少，是否超过单次运行的起伏；打印结论。
+
+    **尺度**（yardstick，全书只用这一个）：同一次运行最后三轮的测试准确率的最高减最低，取各种子中最大的。
+    学习率不衰减时，测试准确率到最后几轮仍上下跳动；两个单次读数的差别不超过这个尺度，单独一轮的起伏就能造成。
+    依次比较：
+
+    - 种子之间的最终值、最高值与最后三轮平均（各取最高减最低）。按最后三轮平均也超过尺度，才算换种子改变了结果；
+      只有最终值超过，差别主要来自单独一轮的起伏。
+    - 教学笔记、d2l 报告的测试准确率与本书种子 0 的最终值（都是单次运行最后一轮的读数；只比较书中设定）。
+      超过尺度时，再看它是否超过本书种子之间最终值的差别：不超过，换一个种子就可能差这么多。
+    - ``versus`` 给出时，两个网络各自几个种子最后三轮平均的平均，与两者尺度中较大的那个、以及种子之间
+      最后三轮平均的差别比较。
+
+    Args:
+        model: 模型名，例如 ``"alexnet"``。
+        variant_name: None 是书中设定，否则是 :data:`VARIANTS` 中的名字（如 NiN 的 ``"he"``）。
+        directory: 改从这个目录读发布的结果（默认是随包发布的目录）。
+        versus: 与另一个网络（它的书中设定）比较，例如在 7.2 节与 ``"alexnet"`` 比较。
+        show: 是否打印。
+
+    Returns:
+        :class:`SeedSpread`；还没有发布任何种子的完整结果时打印一行说明并返回 None。
+    """
+    records = seed_runs(model, variant_name, directory)
+    title, setting = model_spec(model).title, _setting_title(model, variant_name)
+    if not records:
+        if show:
+            print(f"还没有发布 {title} {setting}下随机种子的完整结果（由 GPU 上的 benchmarks/full_run.py 写出），"
+                  "无法比较。")
+        return None
+    rows = [seed_row(r) for r in records]
+    final, best, last3 = (spread([getattr(r, k) for r in rows]) for k in ("final", "best", "last3"))
+    # 尺度：每个种子最后三轮的最高减最低，取最大的那个种子
+    tails = [_last_epochs(r["history"]["test_acc"]) for r in records]
+    i = max(range(len(rows)), key=lambda k: max(tails[k]) - min(tails[k]))
+    scale = max(tails[i]) - min(tails[i])
+    epochs = len(records[i]["history"]["test_acc"])
+    who = "未记录随机种子的那次运行" if rows[i].seed is None else f"种子 {rows[i].seed}"
+    lines = [f"尺度：在 {title} {setting}的 {len(rows)} 个随机种子里，同一次运行最后三轮的测试准确率最多相差 "
+             f"{scale:.3f}（{who}，第 {epochs - len(tails[i]) + 1}–{epochs} 轮：{'、'.join(f'{a:.3f}' for a in tails[i])}）"]
+
+    seeds_verdict = _seed_lines(lines, len(rows), final, best, last3, scale)
+    sources, sources_verdict = {}, None
+    if variant_name is None:  # 别人报告的值都是书中设定，另一种设定不与它们比较
+        sources = _sources(model, rows[0])
+        sources_verdict = _source_lines(lines, sources, len(rows), final, scale)
+    other, versus_verdict = None, None
+    if versus is not None:
+        other = seed_spread(versus, directory=directory, show=False)
+        versus_verdict = _versus_lines(lines, title, model_spec(versus).title, len(rows), last3, scale, other)
+    if show:
+        print("\n".join(lines))
+    return SeedSpread(rows, final, best, last3, scale, seeds_verdict, sources, sources_verdict,
+                      other, versus_verdict, lines)
+
+
+def _word(difference: float, scale: float) -> str:
+    return "超过了" if _exceeds(difference, scale) else "不超过"
+
+
+def _seed_lines(lines: list[str], n: int, final: Spread, best: Spread, last3: Spread, scale: float) -> str:
+    """种子之间的三种差别与结论（加进 ``lines``），返回 ``seeds_verdict``。"""
+    if n == 1:
+        lines.append("→ 只有 1 个随机种子：还看不出换种子的差别。")
+        return "one_seed"
+    for name, s in (("最终值", final), ("最高值", best), ("最后三轮平均", last3)):
+        lines.append(f"种子之间的{name}相差 {s.width:.3f}，{_word(s.width, scale)}这个尺度")
+    if _exceeds(last3.width, scale):
+        lines.append(f"→ 按最后三轮平均，种子之间的差别也超过了单次运行的起伏：换种子确实改变了结果"
+                     f"（只有 {n} 个种子，还说不出改变通常有多大）。")
+        return "seed_effect"
+    if _exceeds(final.width, scale):
+        lines.append("→ 只看最后一轮，种子之间的差别超过了单次运行的起伏；按最后三轮平均就不超过。"
+                     "所以最后一轮的差别不能算作种子的效应，它主要来自单独一轮的起伏。")
+        return "last_epoch"
+    lines.append("→ 种子之间的差别不超过单次运行的起伏。")
+    return "within"
+
+
+def _sources(model: str, first: SeedRow) -> dict[str, float]:
+    """几个来源最后一轮的测试准确率：教学笔记、d2l（是数字时）与本书的第一个种子。"""
+    reported = model_spec(model).reported
+    sources = {"教学笔记": reported.notes}
+    if not isinstance(reported.d2l, str):  # d2l 几种实现并列时是一段文字，不参与比较
+        sources["d2l"] = reported.d2l
+    sources["本书" if first.seed is None else f"本书种子 {first.seed}"] = first.final
+    return sources
+
+
+def _source_lines(lines: list[str], sources: dict[str, float], n: int, final: Spread, scale: float) -> str:
+    """几个来源之间的差别与结论（加进 ``lines``），返回 ``sources_verdict``。"""
+    gap = max(sources.values()) - min(sources.values())
+    names = list(sources)
+    others, last = "、".join(names[:-1]), names[-1]
+    lines.append(f"{others}{' ' * others[-1].isascii()}与{last}{' ' * last[-1].isascii()}的最终值（"
+                 + "、".join(f"{v:.3f}" for v in sources.values()) + f"）最多相差 {gap:.3f}，{_word(gap, scale)}这个尺度")
+    verdict = _verdict(gap, scale, final.width)
+    if verdict == "within":
+        lines.append("→ 几个来源的报告值之间的差别不超过单次运行的起伏，它们的高低说明不了哪一份实现更好。")
+    elif verdict == "seeds":
+        lines.append("→ 几个来源的报告值之间的差别超过了单次运行的起伏，但不超过本书几个种子最终值之间的差别："
+                     "换一个随机种子就可能差这么多，它们的高低同样说明不了哪一份实现更好。")
+    else:
+        beyond_seeds = f"，也超过了本书 {n} 个种子最终值之间的差别" if n > 1 else ""
+        lines.append(f"→ 几个来源的报告值之间的差别超过了单次运行的起伏{beyond_seeds}：可能来自设定上的不同"
+                     "（见本节的“与教学笔记和 d2l 的差异”），也可能只是随机种子不同"
+                     f"（本书只有 {n} 个种子，还估计不出换种子通常差多少），值得核对。")
+    return verdict
+
+
+def _versus_lines(lines: list[str], title: str, other_title: str, n: int, last3: Spread, scale: float,
+                  other: SeedSpread | None) -> str | None:
+    """两个网络各种子最后三轮平均的平均之差与结论（加进 ``lines``），返回 ``versus_verdict``。"""
+    if other is None:
+        lines.append(f"还没有发布 {other_title} 的完整结果，无法与它比较。")
+        return None
+    m = len(other.rows)
+    d = last3.mean - other.last3.mean
+    yardstick = max(scale, other.scale)
+    seeds = max(last3.width, other.last3.width)  # 只有一个种子时是 0
+    verdict = _verdict(abs(d), yardstick, seeds)
+    lines.append(f"与 {other_title} 比较（各种子最后三轮平均的平均）：{title} {last3.mean:.3f}（{n} 个种子），"
+                 f"{other_title} {other.last3.mean:.3f}（{m} 个种子）；{title} {'高' if d > 0 else '低'} {abs(d):.3f}，"
+                 f"{_word(abs(d), yardstick)}两者的尺度中较大的 {yardstick:.3f}")
+    if verdict == "within":
+        lines.append("→ 仅凭这些运行分不出两者的高低。")
+    elif verdict == "seeds":
+        lines.append("→ 超过了单次运行的起伏，但不超过种子之间最后三轮平均的差别：换种子就可能差这么多，"
+                     "仅凭这些运行还分不出两者的高低。")
+    else:
+        lines.append("→ 这个差别不是单独一轮的起伏造成的" + ("，也超出了种子之间最后三轮平均的差别" if seeds > 0 else "")
+                     + f"（两者分别只有 {n} 个与 {m} 个种子，换种子通常差多少还估计不准）。")
+    return verdict
 
 
 class Band(NamedTuple):
@@ -429,7 +619,9 @@ def _setting_differences(mine: dict, theirs: dict) -> list[str]:
     out = []
     if mine["profile"] != theirs["profile"]:
         out.append(f"运行配置（本次 {mine['profile'] or '自定义'}，发布的 {theirs['profile']}）")
-    elif mine["num_train"] and theirs["num_train"] and abs(mine["num_train"] - theirs["num_train"]) > 0.01 * theirs["num_train"]:
+    # 训练数据量差 1% 以内算相同：分布式训练时各进程均分，除不尽的几张被舍去
+    elif mine["num_train"] and theirs["num_train"] and \
+            abs(mine["num_train"] - theirs["num_train"]) > 0.01 * theirs["num_train"]:
         out.append(f"训练数据量（本次 {mine['num_train']:,} 张，发布的 {theirs['num_train']:,} 张）")
     for key, label in _SETTING_NAMES.items():
         if mine[key] is not None and theirs[key] is not None and mine[key] != theirs[key]:

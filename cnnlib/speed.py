@@ -52,7 +52,7 @@ def probe_cpu_bf16(repeats: int = 3) -> dict[str, float]:
     for r in range(repeats + 1):  # 第 0 次是预热（oneDNN 选核、分配内存），不计
         for name in best:
             t = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
+            with autocast(torch.device("cpu"), "bf16" if name == "bf16" else None):
                 y = conv(X)
             y.float().sum().backward()
             if r:

@@ -172,8 +172,13 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     resumed = history is not None
     if not resumed and init is not None:
         net.apply(init)
+    batch_size = getattr(train_iter, "batch_size", None)
     history = history or History(device=device_name(device), precision=amp or "fp32", eval_precision="fp32",
-                                 profile=getattr(train_iter, "profile", None))
+                                 profile=getattr(train_iter, "profile", None),
+                                 resolution=getattr(train_iter, "resolution", None),
+                                 batch_size=batch_size * dist.world_size if batch_size else None, lr=float(lr),
+                                 init=getattr(init, "__name__", None) if init is not None else None,
+                                 seed=getattr(train_iter, "seed", None))
     train_data, test_data = dist.shard(train_iter), dist.shard(test_iter, even=False)  # 分片的副本
     model = dist.wrap(net, device)
     if compile:

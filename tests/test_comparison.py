@@ -71,7 +71,9 @@ def test_full_is_preferred_over_cpu_and_numbers_come_from_the_files(tmp_path: Pa
     assert not any("0.712" in line for line in lines), "被 full 取代的 cpu 结果不应出现"
     # 登记表里的报告值与 cpu 配置的数据量
     assert "| AlexNet | 0.880 | 0.883 |" in lines
-    assert "| ResNet-18 | 60,000 / 10,000 张，书中的轮数 | 6,000 / 1,000 张，3 轮 | 256 / 128 张，1 轮 |" in lines
+    # 运行配置一览：登记表里 ResNet-18 的书中设定（96×96、批量 256）与 cpu 配置（手抄的字面值），smoke 的数据量
+    assert ("| ResNet-18 | 60,000 / 10,000 张，10 轮，输入 96×96，批量 256 | 10,240 / 1,000 张，3 轮，输入 64×64，批量 64 | "
+            "256 / 128 张，1 轮，输入 64×64，批量 64 |") in lines
     missing = [line for line in lines if "还没有结果：" in line]
     assert len(missing) == 1 and "VGG-11" in missing[0] and "AlexNet" not in missing[0]
     assert figure.read_text(encoding="utf-8").lstrip().startswith("<?xml")
@@ -94,8 +96,8 @@ def test_seeds_table_gives_mean_and_spread_per_network(tmp_path: Path, out) -> N
     # 三个种子的最终测试准确率 0.80、0.84、0.90：平均 0.8467，样本标准差 √((0.0467² + 0.0067² + 0.0533²)/2) = 0.0503；
     # 最高 0.85、0.84、0.90 → 平均 0.8633；最后三轮 (0.7+0.85+0.8)/3、(0.8+0.82+0.84)/3、(0.6+0.7+0.9)/3 → 平均 0.7789
     for seed, acc in ((0, [0.5, 0.7, 0.85, 0.80]), (1, [0.6, 0.8, 0.82, 0.84]), (2, [0.4, 0.6, 0.7, 0.90])):
-        cnnlib.write_record(_seed_record("googlenet", seed, acc), published / cnnlib.run_file("googlenet", seed))
-    cnnlib.write_record(_seed_record("nin", 0, [0.5, 0.88]), published / cnnlib.run_file("nin", 0, "he"))
+        cnnlib.write_record(_seed_record("googlenet", seed, acc), published / cnnlib.results.run_file("googlenet", seed))
+    cnnlib.write_record(_seed_record("nin", 0, [0.5, 0.88]), published / cnnlib.results.run_file("nin", 0, "he"))
     make_comparison.generate(tmp_path / "results", page, figure, published=published)
     lines = page.read_text(encoding="utf-8").splitlines()
     assert ("| [GoogLeNet](../notebooks/googlenet.ipynb) | 书中设定 | 3 | 0.847 | 0.800–0.900 | 0.050 | "

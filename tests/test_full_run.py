@@ -7,7 +7,6 @@
 
 import importlib.util
 import json
-import math
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,7 @@ def test_dry_run_writes_every_file_and_a_second_call_finishes_the_rest(fashion_m
     # 三个种子 × 七个网络，加 NiN 的 He 初始化三个种子
     runs = [(m, s, None) for m in cnnlib.SPECS for s in (0, 1, 2)] + [("nin", s, "he") for s in (0, 1, 2)]
     for model, seed, variant in runs:
-        record = json.loads((results / cnnlib.run_file(model, seed, variant, "smoke")).read_text(encoding="utf-8"))
+        record = json.loads((results / cnnlib.results.run_file(model, seed, variant, "smoke")).read_text(encoding="utf-8"))
         h = record["history"]
         assert record["model"] == model and h["profile"] == "smoke" and len(h["train_loss"]) == 1
         assert (h["num_train"], h["num_test"], h["interrupted"]) == (n_train, n_test, False)
@@ -84,7 +83,7 @@ def test_dry_run_writes_every_file_and_a_second_call_finishes_the_rest(fashion_m
     # 种子与初始化确实用上了：笔记本的路径在本进程里再跑一次，得到同样的数
     monkeypatch.setenv("CNNLIB_AMP", "fp32")
     for model, seed, variant, init in (("lenet_bn", 1, None, cnnlib.xavier_init), ("nin", 0, "he", cnnlib.kaiming_init)):
-        record = json.loads((results / cnnlib.run_file(model, seed, variant, "smoke")).read_text(encoding="utf-8"))
+        record = json.loads((results / cnnlib.results.run_file(model, seed, variant, "smoke")).read_text(encoding="utf-8"))
         again = _rerun(model, seed, init)
         assert again.train_loss[-1] == pytest.approx(record["history"]["train_loss"][-1], rel=1e-6)
         assert again.test_acc == record["history"]["test_acc"]
@@ -135,12 +134,20 @@ def test_dry_run_writes_every_file_and_a_second_call_finishes_the_rest(fashion_m
     assert again.returncode == 0 and again.stdout.count("已有完整结果，跳过") == JOBS, again.stdout[-2000:]
     assert "全部已经完成" in again.stdout
 
-    # 少了一个运行的结果：第三次调用只补做它
-    (results / cnnlib.run_file("lenet_bn", 2, None, "smoke")).unlink()
+    # 工作树里少了一个结果（例如设备机器收到的工作树没有解包上次的 tar）：从检查点目录里的副本放回，不重训
+    lost = results / cnnlib.results.run_file("lenet_bn", 2, None, "smoke")
+    kept = lost.read_bytes()
+    lost.unlink()
     third = _run(tmp_path)
-    assert third.returncode == 0, third.stdout[-3000:]
-    assert third.stdout.count("== 开始 ") == 1 and "== 开始 lenet_bn-smoke-seed2" in third.stdout
-    assert (results / cnnlib.run_file("lenet_bn", 2, None, "smoke")).exists()
+    assert third.returncode == 0 and "== 开始 " not in third.stdout, third.stdout[-3000:]
+    assert "从上一次调用恢复" in third.stdout and lost.read_bytes() == kept
+    # 哪里都没有（上一次没做完）：第四次调用只补做它
+    lost.unlink()
+    (tmp_path / "ckpt" / "written" / "results" / cnnlib.results.run_file("lenet_bn", 2, None, "smoke")).unlink()
+    fourth = _run(tmp_path)
+    assert fourth.returncode == 0, fourth.stdout[-3000:]
+    assert fourth.stdout.count("== 开始 ") == 1 and "== 开始 lenet_bn-smoke-seed2" in fourth.stdout
+    assert lost.exists()
 
 
 def _args(tmp_path: Path, **kw):
@@ -159,7 +166,7 @@ def test_an_interrupted_training_is_never_published(tmp_path, monkeypatch):
         return torch.nn.Linear(1, 1), history
     monkeypatch.setattr(full_run, "train_book_model", interrupted_run)
     job = {"kind": "train", "key": "nin-full-seed1", "model": "nin", "seed": 1, "variant": None,
-           "path": cnnlib.run_file("nin", 1), "exclusive": False}
+           "path": cnnlib.results.run_file("nin", 1), "exclusive": False}
     options = {"profile": "full", "checkpoint_dir": str(tmp_path / "ckpt"), "workers": 1}
     result = full_run.run_training(job, torch.device("cpu"), options)
     assert result["status"] == "interrupted" and "3/10" in result["note"]
@@ -179,13 +186,16 @@ def test_plan_against_the_published_results_skips_only_complete_runs(tmp_path):
     trainings = {j["key"] for j in jobs if j["kind"] == "train"}
     for model in cnnlib.SPECS:
         for seed in (0, 1, 2):
-            path = PUBLISHED / cnnlib.run_file(model, seed)
+            path = PUBLISHED / cnnlib.results.run_file(model, seed)
             complete = path.exists() and cnnlib.is_complete(json.loads(path.read_text(encoding="utf-8")))
-            assert (Path(cnnlib.run_file(model, seed)).stem in trainings) == (not complete)
+            assert (Path(cnnlib.results.run_file(model, seed)).stem in trainings) == (not complete)
     assert jobs[0]["kind"] == "memory" and jobs[-1]["kind"] == "bench"
     assert {"nin-he-full-seed0", "nin-he-full-seed1", "nin-he-full-seed2"} <= trainings
-    tiers = [j["tier"] for j in jobs]
-    assert tiers == sorted(tiers)  # 种子 2 排在种子 0、1 与推荐设定之后
+    keys = [j["key"] for j in jobs]
+    second = [i for i, k in enumerate(keys) if k.endswith("-full-seed2") and "-he-" not in k]
+    first = [i for i, j in enumerate(jobs) if j["kind"] in ("precision", "init")
+             or (j["kind"] == "train" and i not in second)]
+    assert second and max(first) < min(second)  # 书中设定的种子 2 排在其余训练与检查之后
     assert full_run._makespan([3, 3, 2, 2, 2], 2) == 7  # 手算：进程一 3+2+2，进程二 3+2
 
 
@@ -227,3 +237,55 @@ def test_filter_and_feature_map_plots_accept_both_sources():
     assert sum(1 for ax in axes.flat if ax.images) == 5 * (1 + 4)
     with pytest.raises(ValueError):
         cnnlib.show_filters(torch.zeros(4, 3, 5, 5))
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_equals_an_uninterrupted_one(
+        fashion_mnist, tmp_path, monkeypatch):
+    """可以续跑：第一次调用在第 2 轮开头被打断（像时限一样），第二次调用从检查点做完；
+    结果与一次不中断的运行相同（LeNet-BN 没有暂退法，CPU 上 float32、一个线程时逐位确定）。"""
+    monkeypatch.setenv("CNNLIB_AMP", "fp32")
+    monkeypatch.setenv("CNNLIB_DATA", str(data.DEBIAN_DIR))
+    real_profile = full_run.run_profile
+    monkeypatch.setattr(full_run, "run_profile",
+                        lambda model, profile, num_epochs=None: __import__("dataclasses").replace(
+                            real_profile(model, profile, num_epochs), num_epochs=2))
+    real_iter = data.FashionMNISTIter.__iter__
+
+    def stop_in_second_epoch(self):
+        if self.shuffle and self.epoch == 1:  # 训练集的第 2 轮
+            raise KeyboardInterrupt
+        return real_iter(self)
+
+    options = {"profile": "smoke", "checkpoint_dir": str(tmp_path / "ckpt"), "workers": 1}
+
+    def job(key):
+        return {"kind": "train", "key": key, "model": "lenet_bn", "seed": 1, "variant": None,
+                "path": "x.json", "exclusive": False}
+    monkeypatch.setattr(data.FashionMNISTIter, "__iter__", stop_in_second_epoch)
+    first = full_run.run_training(job("resumed"), torch.device("cpu"), options)
+    assert first["status"] == "interrupted" and "1/2" in first["note"]
+    assert (tmp_path / "ckpt" / "resumed.pt").exists()
+    monkeypatch.setattr(data.FashionMNISTIter, "__iter__", real_iter)
+    second = full_run.run_training(job("resumed"), torch.device("cpu"), options)
+    straight = full_run.run_training(job("straight"), torch.device("cpu"), options)
+    assert second["status"] == straight["status"] == "done"
+    assert second["record"]["run"]["resumed_after_epoch"] == 1 and straight["record"]["run"]["resumed_after_epoch"] is None
+    assert second["images"] == straight["images"] // 2  # 第二次调用只训练了剩下的一轮
+    for key in ("train_loss", "test_acc"):
+        assert second["record"]["history"][key] == straight["record"]["history"][key]
+
+
+def test_bench_loop_runs_the_syllabus_loop_without_cudnn_benchmark(fashion_mnist, tmp_path, monkeypatch):
+    """审计第 43 条：cnnlib.train 在 GPU 上打开 cudnn.benchmark；大纲循环是 d2l 的默认（关），之后恢复。"""
+    import bench_loop
+    seen = []
+    real_epoch = bench_loop.syllabus_epoch
+    monkeypatch.setattr(bench_loop, "syllabus_epoch",
+                        lambda *a: (seen.append(torch.backends.cudnn.benchmark), real_epoch(*a))[1])
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)  # 像 GPU 上 cnnlib.train 之后那样
+    monkeypatch.setenv("CNNLIB_AMP", "fp32")
+    monkeypatch.setenv("CNNLIB_DATA", str(data.DEBIAN_DIR))
+    js = tmp_path / "b.json"
+    bench_loop.main(["lenet_bn", "--num-train", "20", "--num-test", "10", "--rounds", "1",
+                     "--peak-max", "128", "--json", str(js)])
+    assert seen == [False, False] and torch.backends.cudnn.benchmark is True  # 预热一轮 + 1 轮，都关着；之后恢复

@@ -46,7 +46,7 @@ def _record(model: str, seed: int | None, test_acc: list[float], *, init: str | 
 
 def _publish(directory, model: str, variant: str | None = None, **kwargs) -> None:
     for seed, acc in ACC.items():
-        cnnlib.write_record(_record(model, seed, acc, **kwargs), directory / cnnlib.run_file(model, seed, variant))
+        cnnlib.write_record(_record(model, seed, acc, **kwargs), directory / cnnlib.results.run_file(model, seed, variant))
 
 
 def _history(test_acc: list[float], profile: str = "full", **kwargs) -> cnnlib.History:
@@ -60,16 +60,16 @@ def _history(test_acc: list[float], profile: str = "full", **kwargs) -> cnnlib.H
 
 def test_run_file_names_match_what_the_wheel_ships():
     # pyproject.toml 的 package-data 只收 published/*-full.json 与 published/seeds/*-full-seed*.json
-    assert cnnlib.run_file("nin", 0) == "nin-full.json"
-    assert cnnlib.run_file("nin", 2) == "seeds/nin-full-seed2.json"
-    assert cnnlib.run_file("nin", 0, "he") == "seeds/nin-he-full-seed0.json"
-    assert cnnlib.run_file("alexnet", 1, profile="smoke") == "seeds/alexnet-smoke-seed1.json"
+    assert cnnlib.results.run_file("nin", 0) == "nin-full.json"
+    assert cnnlib.results.run_file("nin", 2) == "seeds/nin-full-seed2.json"
+    assert cnnlib.results.run_file("nin", 0, "he") == "seeds/nin-he-full-seed0.json"
+    assert cnnlib.results.run_file("alexnet", 1, profile="smoke") == "seeds/alexnet-smoke-seed1.json"
 
 
 def test_seed_table_gives_final_best_and_last_three_with_mean_and_spread(tmp_path):
     _publish(tmp_path, "alexnet")
     lines = cnnlib.seed_table("alexnet", directory=tmp_path).splitlines()
-    assert lines[0].startswith("AlexNet，书中设定（xavier_init）：3 个随机种子") and "GPU 甲，bf16" in lines[0]
+    assert lines[0].startswith("AlexNet，书中设定（Xavier 初始化）：3 个随机种子") and "GPU 甲，bf16" in lines[0]
     assert lines[4:] == [
         "| 0 | 0.750 | 0.800（3） | 0.750 |",
         "| 1 | 0.790 | 0.800（2） | 0.790 |",
@@ -84,12 +84,12 @@ def test_seed_table_gives_final_best_and_last_three_with_mean_and_spread(tmp_pat
 def test_interrupted_short_or_other_setting_records_are_not_seeds(tmp_path):
     _publish(tmp_path, "nin")
     # 被中断的一个、只训练了 2/4 轮的一个：都不算（审计第 12 条：半途的运行不是结果）
-    cnnlib.write_record(_record("nin", 3, [0.9, 0.95], interrupted=True), tmp_path / cnnlib.run_file("nin", 3))
-    cnnlib.write_record(_record("nin", 4, [0.9, 0.95]), tmp_path / cnnlib.run_file("nin", 4))
+    cnnlib.write_record(_record("nin", 3, [0.9, 0.95], interrupted=True), tmp_path / cnnlib.results.run_file("nin", 3))
+    cnnlib.write_record(_record("nin", 4, [0.9, 0.95]), tmp_path / cnnlib.results.run_file("nin", 4))
     with pytest.warns(UserWarning, match="随机种子 5"):  # 学习率不同的一个：不是同一设定
         record = _record("nin", 5, [0.1, 0.1, 0.1, 0.1])
         record["settings"]["lr"] = 0.5
-        cnnlib.write_record(record, tmp_path / cnnlib.run_file("nin", 5))
+        cnnlib.write_record(record, tmp_path / cnnlib.results.run_file("nin", 5))
         seeds = [r["settings"]["seed"] for r in cnnlib.seed_runs("nin", directory=tmp_path)]
     assert seeds == [0, 1, 2]
     assert not cnnlib.is_complete(_record("nin", 0, [0.5] * 10, num_epochs=None, interrupted=True))
@@ -107,7 +107,7 @@ def test_show_full_result_never_shows_an_interrupted_record(tmp_path, capsys):
 
 def test_show_full_result_shows_best_and_last_three_and_no_invented_seed(tmp_path, capsys):
     cnnlib.write_record(_record("densenet", None, ACC[2]), tmp_path / "densenet-full.json")  # 没有记下种子
-    cnnlib.write_record(_record("densenet", 1, ACC[1]), tmp_path / cnnlib.run_file("densenet", 1))
+    cnnlib.write_record(_record("densenet", 1, ACC[1]), tmp_path / cnnlib.results.run_file("densenet", 1))
     history = cnnlib.show_full_result("densenet", tmp_path)
     out = capsys.readouterr().out
     assert history.test_acc == ACC[2]
@@ -120,12 +120,12 @@ def test_compare_seed_settings_puts_the_variant_beside_the_book(tmp_path):
     _publish(tmp_path, "nin")
     for seed, acc in ((0, [0.8, 0.85, 0.88, 0.89]), (1, [0.8, 0.86, 0.87, 0.88])):
         record = _record("nin", seed, acc, init="kaiming_init")
-        cnnlib.write_record(record, tmp_path / cnnlib.run_file("nin", seed, "he"))
+        cnnlib.write_record(record, tmp_path / cnnlib.results.run_file("nin", seed, "he"))
     lines = cnnlib.compare_seed_settings("nin", tmp_path).splitlines()
-    assert lines[2] == ("| 书中设定（xavier_init） | 3 | 0.750、0.790、0.850 | 0.797（0.750–0.850） | "
+    assert lines[2] == ("| 书中设定（Xavier 初始化） | 3 | 0.750、0.790、0.850 | 0.797（0.750–0.850） | "
                         "0.833（0.800–0.900） | 0.774 | GPU 甲，bf16 |")
     # He：最终 0.89、0.88 → 平均 0.885；最高同最终；最后三轮 (0.85+0.88+0.89)/3 = 0.8733、(0.86+0.87+0.88)/3 = 0.87
-    assert lines[3] == ("| He 初始化（kaiming_init） | 2 | 0.890、0.880 | 0.885（0.880–0.890） | "
+    assert lines[3] == ("| He 初始化 | 2 | 0.890、0.880 | 0.885（0.880–0.890） | "
                         "0.885（0.880–0.890） | 0.872 | GPU 甲，bf16 |")
     assert cnnlib.compare_seed_settings("vgg11", tmp_path) is None
     with pytest.raises(ValueError, match="he"):
@@ -198,10 +198,10 @@ def test_band_plot_shows_the_band_and_the_run(tmp_path, capsys):
 
 
 def test_spread_of_one_seed_has_no_standard_deviation():
-    s = cnnlib.spread([0.5])
+    s = cnnlib.results.spread([0.5])
     assert (s.mean, s.low, s.high) == (0.5, 0.5, 0.5) and math.isnan(s.std)
     with pytest.raises(ValueError):
-        cnnlib.spread([])
+        cnnlib.results.spread([])
 
 
 def test_confusion_matrix_counts_by_hand_in_prediction_mode():

@@ -84,3 +84,13 @@ def test_markdown_states_no_numbers_about_a_run(spec):
     found = [(i, m.group()) for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
              for m in RUN_NUMBERS.finditer("".join(cell["source"]))]
     assert not found, f"{spec.notebook}.ipynb 的正文写死了运行的数字（请改由代码打印）：{found}"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_the_environment_check_is_the_first_output(spec):
+    """每本笔记本打印的第一样东西是 cnnlib.check_environment：设备、精度与理由、运行配置、本节的显存估计。"""
+    nb = json.loads((ROOT / "notebooks" / f"{spec.notebook}.ipynb").read_text(encoding="utf-8"))
+    first = next(cell for cell in nb["cells"] if cell["cell_type"] == "code" and cell.get("outputs"))
+    assert f'cnnlib.check_environment("{spec.name}")' in "".join(first["source"])
+    text = "".join("".join(out.get("text", "")) for out in first["outputs"])
+    assert text.startswith("环境检查（") and "精度与内存布局" in text and spec.title in text, text[:300]

@@ -73,9 +73,15 @@ class ModelSpec:
                 f"学习率 {self.lr:g}，批量 {self.batch_size}，{self.num_epochs} 轮")
 
 
-# cpu 配置的数据量按 2 核 CPU 上实测的训练速度选取，使每本笔记本训练与评估合计约 6 分钟以内
-# （测量见 benchmarks/results/cpu-sizes.md）；LeNet-BN 快两个数量级，所以用全部数据。
-_WHY = "2 核 CPU 上，书中的输入与批量在几分钟里只够做几十次参数更新；更小的输入与批量让同样的时间做几百次"
+# cpu 配置（CpuSetting）按 2 核 CPU 上的实测选取：训练约五分钟以内，网络明显学到东西（benchmarks/cpu_sizes.py，
+# 试过的设定与结果见 benchmarks/results/cpu-sizes.md）。LeNet-BN 快两个数量级，所以就用书中的设定。
+# 为什么换小输入与小批量（训练单元格的配置行打印它）：
+_WHY = ("2 核 CPU 上，书中的输入与批量几分钟只够做几十次参数更新，不带批量规范化的网络这时还停在起步的平台期；"
+        "更小的输入与批量让同样的时间做几百次更新")
+_WHY_NIN = ("2 核 CPU 上，书中的输入与批量几分钟只够做几十次参数更新，NiN 还停在起步的平台期；输入 72×72（最后一个"
+            " NiN 块的特征图是 1×1）、批量 64 时同样的时间能做近两千次更新（批量 32 时 lr 0.1 的训练常常塌缩）")
+_WHY_BN = ("2 核 CPU 上，书中的输入与批量几分钟只够做几十次参数更新，批量规范化在预测时用的移动平均还跟不上，"
+           "测试准确率远低于训练准确率；更小的输入与批量让同样的时间做几百次更新")
 
 SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("alexnet", "AlexNet", "7.1", "alexnet", alexnet, 224, 0.01, 128,
@@ -83,16 +89,16 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("vgg11", "VGG-11", "7.2", "vgg", vgg11, 224, 0.05, 128,
               CpuSetting(96, 32, 8_000, 1_000, 3, _WHY), Reported(0.917, 333.2, 0.920), params=43_093_322),
     ModelSpec("nin", "NiN", "7.3", "nin", nin, 224, 0.1, 128,
-              CpuSetting(96, 32, 20_000, 1_000, 3, _WHY), Reported(0.885, 385.2, 0.790), params=1_992_166),
+              CpuSetting(72, 64, 40_000, 1_000, 3, _WHY_NIN), Reported(0.885, 385.2, 0.790), params=1_992_166),
     ModelSpec("googlenet", "GoogLeNet", "7.4", "googlenet", googlenet, 96, 0.1, 128,
               CpuSetting(64, 32, 12_800, 1_000, 3, _WHY), Reported(0.864, 601.7, 0.886), params=5_977_530),
     ModelSpec("lenet_bn", "LeNet-BN", "7.5", "batch-norm", lenet_bn, 28, 1.0, 256,
               CpuSetting(28, 256, 60_000, 10_000, 10, ""),
               Reported(0.842, 21184.6, "0.807（从零实现）/ 0.708（nn.BatchNorm）"), params=44_878),
     ModelSpec("resnet18", "ResNet-18", "7.6", "resnet", resnet18, 96, 0.05, 256,
-              CpuSetting(64, 64, 10_240, 1_000, 3, _WHY), Reported(0.906, 828.8, 0.893), params=11_178_378),
+              CpuSetting(64, 64, 10_240, 1_000, 3, _WHY_BN), Reported(0.906, 828.8, 0.893), params=11_178_378),
     ModelSpec("densenet", "DenseNet", "7.7", "densenet", densenet, 96, 0.1, 256,
-              CpuSetting(64, 64, 20_480, 1_000, 3, _WHY), Reported(0.909, 820.2, 0.885), params=758_226),
+              CpuSetting(64, 64, 20_480, 1_000, 3, _WHY_BN), Reported(0.909, 820.2, 0.885), params=758_226),
 )}
 
 
@@ -105,7 +111,7 @@ def model_spec(name: str) -> ModelSpec:
 
 
 __all__ = [
-    "SPECS", "ModelSpec", "CpuSetting", "Reported", "model_spec",
+    "SPECS", "model_spec",
     "alexnet",
     "vgg_block", "vgg", "vgg11", "VGG11_ARCH",
     "nin_block", "nin",
