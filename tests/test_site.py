@@ -638,10 +638,7 @@ def test_lectures_cover_every_section() -> None:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_section_links_its_lecture(name: str) -> None:
-    """每节正好一个 bilibili 链接，形如 ``https://www.bilibili.com/video/BV…``，在第一个二级标题之前，号与课程仓库一致。
-
-    读的是笔记本：book/study/ 里准备好的单元插进笔记本之前，这个测试失败。
-    """
+    """每节正好一个 bilibili 链接，形如 ``https://www.bilibili.com/video/BV…``，在第一个二级标题之前，号与课程仓库一致。"""
     text = _markdown(name)
     links = BILIBILI.findall(text)
     assert len(links) == 1, f"{name}.ipynb 应当正好有一个课程视频的链接，找到 {len(links)} 个：{links}"
