@@ -245,13 +245,13 @@ def is_complete(record: dict) -> bool:
 
 
 def _setting(record: dict) -> dict:
-    """决定“同一设定”的几项：运行配置、训练数据量、分辨率、批量、学习率与初始化。
+    """决定“同一设定”的几项：运行配置、训练与测试数据量、分辨率、批量、学习率与初始化。
 
     较早的记录（命令行 ``python -m cnnlib train`` 写的）没有记下初始化，当时的默认就是 ``xavier_init``。
     """
     s = record.get("settings") or {}
     return {"profile": record["history"].get("profile"), "num_train": record["history"].get("num_train"),
-            "resolution": record.get("resolution"), "batch_size": s.get("batch_size"), "lr": s.get("lr"),
+            "num_test": record["history"].get("num_test") or None, "resolution": record.get("resolution"), "batch_size": s.get("batch_size"), "lr": s.get("lr"),
             "init": s.get("init", BOOK_INIT)}
 
 
@@ -606,7 +606,7 @@ class BandComparison(NamedTuple):
 
 def _history_setting(history) -> dict:
     """训练记录里能看出的设定；记录里没有的项（较早的 History 没有分辨率、批量、学习率、初始化）是 None。"""
-    return {"profile": history.profile, "num_train": history.num_train,
+    return {"profile": history.profile, "num_train": history.num_train, "num_test": history.num_test or None,
             "resolution": getattr(history, "resolution", None), "batch_size": getattr(history, "batch_size", None),
             "lr": getattr(history, "lr", None), "init": getattr(history, "init", None)}
 
@@ -615,17 +615,23 @@ _SETTING_NAMES = {"resolution": "输入分辨率", "batch_size": "批量", "lr":
 
 
 def _setting_differences(mine: dict, theirs: dict) -> list[str]:
-    """两组设定中不同的项（一方不知道的项不算不同）。"""
+    """两组设定中不同的项（一方不知道的项不算不同）。
+
+    运行配置的名字不同、而数据量与各项设定都记下且相同时不算不同：例如 LeNet-BN 的 ``cpu`` 配置就是书中的设定。
+    """
     out = []
-    if mine["profile"] != theirs["profile"]:
-        out.append(f"运行配置（本次 {mine['profile'] or '自定义'}，发布的 {theirs['profile']}）")
     # 训练数据量差 1% 以内算相同：分布式训练时各进程均分，除不尽的几张被舍去
-    elif mine["num_train"] and theirs["num_train"] and \
+    if mine["num_train"] and theirs["num_train"] and \
             abs(mine["num_train"] - theirs["num_train"]) > 0.01 * theirs["num_train"]:
         out.append(f"训练数据量（本次 {mine['num_train']:,} 张，发布的 {theirs['num_train']:,} 张）")
+    if mine["num_test"] and theirs["num_test"] and mine["num_test"] != theirs["num_test"]:
+        out.append(f"测试数据量（本次 {mine['num_test']:,} 张，发布的 {theirs['num_test']:,} 张）")
     for key, label in _SETTING_NAMES.items():
         if mine[key] is not None and theirs[key] is not None and mine[key] != theirs[key]:
             out.append(f"{label}（本次 {mine[key]}，发布的 {theirs[key]}）")
+    all_known = all(mine[key] is not None for key in ("num_train", "num_test", *_SETTING_NAMES))
+    if mine["profile"] != theirs["profile"] and (out or not all_known):
+        out.insert(0, f"运行配置（本次 {mine['profile'] or '自定义'}，发布的 {theirs['profile']}）")
     return out
 
 
@@ -635,8 +641,8 @@ def compare_with_band(history, model: str, variant_name: str | None = None, *,
 
     “带”（band）是同一设定下几个种子逐轮测试准确率的最低–最高范围，另画出它们的平均。结论看本次运行
     最后一轮（或发布的种子都有的最后一轮）：在范围内、高于或低于；低于时说明该检查什么。
-    运行配置或其他设定（分辨率、批量、学习率、初始化，训练记录里有这几项时）与发布的种子不同时，
-    只说明不同之处，不作比较（图中只画发布的种子）。
+    数据量或其他设定（分辨率、批量、学习率、初始化，训练记录里有这几项时）与发布的种子不同时，
+    只说明不同之处，不作比较（图中只画发布的种子）；只是运行配置的名字不同、各项设定都相同时照样比较。
 
     Args:
         history: :func:`cnnlib.train` 返回的 :class:`cnnlib.History`。

@@ -176,6 +176,21 @@ def test_smoke_or_other_setting_is_not_compared(tmp_path, capsys):
     assert result.status == "other_setting" and "初始化（本次 kaiming_init，发布的 xavier_init）" in result.message
 
 
+def test_another_profile_name_with_the_same_setting_is_compared(tmp_path, capsys):
+    # LeNet-BN 的 cpu 配置就是书中的设定：名字不同，数据量、分辨率、批量、学习率、初始化都记下且相同，照样比较
+    _publish(tmp_path, "lenet_bn")
+    spec = cnnlib.model_spec("lenet_bn")
+    mine = _history([0.5, 0.7, 0.8, 0.8], profile="cpu")
+    mine.resolution, mine.batch_size, mine.lr, mine.init = spec.resolution, spec.batch_size, spec.lr, "xavier_init"
+    assert cnnlib.compare_with_band(mine, "lenet_bn", directory=tmp_path, plot=False).status == "within"
+    mine.num_test = 1_000  # 测试集只取一部分：估计更粗，不比较
+    result = cnnlib.compare_with_band(mine, "lenet_bn", directory=tmp_path, plot=False)
+    assert result.status == "other_setting" and "测试数据量（本次 1,000 张，发布的 10,000 张）" in result.message
+    assert "运行配置（本次 cpu，发布的 full）" in result.message
+    mine.num_test, mine.lr = 10_000, None  # 记录里少了一项设定：只凭配置名判断，名字不同就不比较
+    assert cnnlib.compare_with_band(mine, "lenet_bn", directory=tmp_path, plot=False).status == "other_setting"
+
+
 def test_band_of_a_variant_and_without_any_seeds(tmp_path, capsys):
     _publish(tmp_path, "nin", "he", init="kaiming_init")
     he = _history([0.5, 0.7, 0.8, 0.8])
