@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlib
+from cnnlib.train import cudnn_benchmark
 
 
 METHOD = 2  # 测法的版本：2 = 大纲循环关掉 cudnn.benchmark（1 的大纲循环沿用了 cnnlib 打开的 benchmark）
@@ -74,17 +75,6 @@ def train_flops_per_image(factory, resolution: int) -> tuple[float, float]:
     with FlopCounterMode(display=False) as total:  # 训练模式下前向加反向，批量 2
         nn.functional.cross_entropy(net(X), torch.zeros(2, dtype=torch.long)).backward()
     return total.get_total_flops() / 2, float(cnnlib.count_flops(net, resolution))
-
-
-@contextlib.contextmanager
-def cudnn_benchmark(enabled: bool):
-    """在一段代码里把 ``torch.backends.cudnn.benchmark`` 设为 ``enabled``，之后恢复原来的值。"""
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
 
 
 class PILFashionMNIST(torch.utils.data.Dataset):

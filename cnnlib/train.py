@@ -91,13 +91,13 @@ def _checkpoint_config(lr, optimizer, amp, train_iter, world_size) -> dict:
 
 
 @contextlib.contextmanager
-def _cudnn_benchmark():
-    """这段代码里打开 ``cudnn.benchmark``，之后恢复原值（它是整个进程的开关）。
+def cudnn_benchmark(enabled: bool = True):
+    """这段代码里把 ``cudnn.benchmark`` 设为 ``enabled``（训练时打开），之后恢复原值（它是整个进程的开关）。
 
     训练时输入形状固定，cuDNN 为每层实测一次、挑最快的算法；只有 CUDA 上的 cuDNN 读这个开关。
     """
     before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = enabled
     try:
         yield
     finally:
@@ -192,7 +192,7 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         saver.restore_random_state(dist.rank)
     else:
         dist.seed_per_rank()
-    with out_of_memory, _cudnn_benchmark(), Monitor(history, num_epochs, lr, device, train_data, dist, plot=plot,
+    with out_of_memory, cudnn_benchmark(), Monitor(history, num_epochs, lr, device, train_data, dist, plot=plot,
                                                     progress=progress, readouts_per_epoch=readouts_per_epoch,
                                                     checkpoint=checkpoint) as monitor:
         for epoch in range(history.epochs, num_epochs):

@@ -181,16 +181,14 @@ WAIT_MATHJAX = """async () => {
 }"""
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_page(browser, base_url: str, path: str) -> None:
+def _offline_page(browser):
+    """新开一页：控制台错误与页面异常记进 errors，本机以外的请求一律拦下、记进 external（网站应自带全部资源）。"""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     external: list[str] = []
-    broken: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("response", lambda r: broken.append(f"{r.url}（HTTP {r.status}）") if r.status >= 400 else None)
 
     def only_local(route) -> None:
         if urlsplit(route.request.url).hostname == "127.0.0.1":
@@ -200,6 +198,14 @@ def test_page(browser, base_url: str, path: str) -> None:
             route.abort()
 
     page.route("**/*", only_local)
+    return context, page, errors, external
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page(browser, base_url: str, path: str) -> None:
+    context, page, errors, external = _offline_page(browser)
+    broken: list[str] = []
+    page.on("response", lambda r: broken.append(f"{r.url}（HTTP {r.status}）") if r.status >= 400 else None)
     try:
         page.goto(base_url + path, wait_until="networkidle")
         # 展开所有折叠的参考答案，让其中的公式也接受检查、出现在截图里
@@ -691,25 +697,12 @@ def test_quiz_answers_back_with_no_network(browser, base_url: str, name: str) ->
 
     答对时的反馈必须是“答对了。”加上静态版（打印版）里同一道题的解释，点中的选项就是静态版写的答案。
     """
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    external: list[str] = []
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def only_local(route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
+    context, page, errors, external = _offline_page(browser)
 
     def feedback(question) -> tuple[str, list[str]]:
         box = question.locator(".Feedback")
         return " ".join(box.inner_text().split()), (box.get_attribute("class") or "").split()
 
-    page.route("**/*", only_local)
     try:
         page.goto(f"{base_url}notebooks/{name}.html", wait_until="networkidle")
         quiz = page.locator(".cnnlib-quiz")
