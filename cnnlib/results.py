@@ -251,8 +251,8 @@ def _setting(record: dict) -> dict:
     """
     s = record.get("settings") or {}
     return {"profile": record["history"].get("profile"), "num_train": record["history"].get("num_train"),
-            "num_test": record["history"].get("num_test") or None, "resolution": record.get("resolution"), "batch_size": s.get("batch_size"), "lr": s.get("lr"),
-            "init": s.get("init", BOOK_INIT)}
+            "num_test": record["history"].get("num_test") or None, "resolution": record.get("resolution"),
+            "batch_size": s.get("batch_size"), "lr": s.get("lr"), "init": s.get("init", BOOK_INIT)}
 
 
 def seed_runs(model: str, variant_name: str | None = None, directory: str | Path | None = None,
@@ -629,7 +629,7 @@ def _setting_differences(mine: dict, theirs: dict) -> list[str]:
     for key, label in _SETTING_NAMES.items():
         if mine[key] is not None and theirs[key] is not None and mine[key] != theirs[key]:
             out.append(f"{label}（本次 {mine[key]}，发布的 {theirs[key]}）")
-    all_known = all(mine[key] is not None for key in ("num_train", "num_test", *_SETTING_NAMES))
+    all_known = all(side[key] is not None for side in (mine, theirs) for key in ("num_train", "num_test", *_SETTING_NAMES))
     if mine["profile"] != theirs["profile"] and (out or not all_known):
         out.insert(0, f"运行配置（本次 {mine['profile'] or '自定义'}，发布的 {theirs['profile']}）")
     return out
